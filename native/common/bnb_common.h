@@ -148,6 +148,8 @@ extern const float bnb_table_dynamic_unsigned[256];
 const float* bnb_table_get(int32_t table, int64_t* out_count);
 /* The 16-entry table for BNB_QUANT_FP4 / BNB_QUANT_NF4 (NULL otherwise). */
 const float* bnb_table_4bit(int32_t quant_type);
+/* The get_code_table slot: tables are data, identical on every backend. */
+bnb_status BNB_CALL bnb_common_get_code_table(int32_t table, bnb_tensor* out);
 
 /* ─── contexts ───────────────────────────────────────────────────────────────────────────────────────────── */
 
