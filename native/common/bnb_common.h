@@ -28,6 +28,13 @@ extern "C" {
 
 extern const char bnb_backend_name[];
 
+#ifndef BNB_VERSION_STRING
+#define BNB_VERSION_STRING "0.1.0"
+#endif
+
+/* The body of every backend's bnb_get_api: ABI major check, NULL check, hand out the static table. */
+bnb_status bnb_backend_get_api(const bnb_api* api, uint32_t abi_major, const bnb_api** out_api);
+
 /* ─── errors ─────────────────────────────────────────────────────────────────────────────────────────────── */
 
 #if defined(__GNUC__) || defined(__clang__)

@@ -230,3 +230,13 @@ bnb_status BNB_CALL bnb_common_get_code_table(int32_t table, bnb_tensor* out) {
     for (int64_t i = 0; i < count; ++i) dst[i] = values[i];
     return BNB_OK;
 }
+
+bnb_status bnb_backend_get_api(const bnb_api* api, uint32_t abi_major, const bnb_api** out_api) {
+    static const char op[] = "bnb_get_api";
+    BNB_TRY(bnb_check_not_null(op, "out_api", out_api));
+    if (abi_major != BNB_ABI_MAJOR)
+        return bnb_fail(BNB_ERR_ABI_MISMATCH, op, "caller wants ABI major %u but this library implements %u",
+                        (unsigned)abi_major, (unsigned)BNB_ABI_MAJOR);
+    *out_api = api;
+    return BNB_OK;
+}
