@@ -1,0 +1,104 @@
+using Bnb.Interop;
+using Bnb.Memory;
+using Bnb.Quantization;
+using Bnb.Runtime;
+
+namespace Bnb.Optim;
+
+/// <summary>Optimizer kinds (<c>BNB_OPTIM_*</c>, bitsandbytes kernel names).</summary>
+public enum OptimizerKind
+{
+    Adam = BnbNative.BNB_OPTIM_ADAM,
+    Momentum = BnbNative.BNB_OPTIM_MOMENTUM,
+    RmsProp = BnbNative.BNB_OPTIM_RMSPROP,
+    Adagrad = BnbNative.BNB_OPTIM_ADAGRAD,
+    Lion = BnbNative.BNB_OPTIM_LION,
+    Lamb = BnbNative.BNB_OPTIM_LAMB,
+    Lars = BnbNative.BNB_OPTIM_LARS,
+    AdEMAMix = BnbNative.BNB_OPTIM_ADEMAMIX,
+}
+
+/// <summary>Hyper-parameters of one optimizer step (<c>bnb_optimizer_params</c>, spec §3).</summary>
+public sealed record OptimizerStep
+{
+    public required OptimizerKind Kind { get; init; }
+
+    /// <summary>1-based step number.</summary>
+    public required int Step { get; init; }
+
+    public required float LearningRate { get; init; }
+
+    public float Beta1 { get; init; }
+
+    public float Beta2 { get; init; }
+
+    /// <summary>AdEMAMix slow EMA.</summary>
+    public float Beta3 { get; init; }
+
+    /// <summary>AdEMAMix mixing coefficient.</summary>
+    public float Alpha { get; init; }
+
+    public float Eps { get; init; }
+
+    public float WeightDecay { get; init; }
+
+    public float GradientNormScale { get; init; } = 1f;
+
+    /// <summary>LAMB/LARS trust-ratio bound; 0 = off.</summary>
+    public float MaxUnorm { get; init; }
+
+    /// <summary>||p||₂ before the step for MaxUnorm; negative = let the op compute it.</summary>
+    public float ParamNorm { get; init; } = -1f;
+
+    /// <summary>Rounding of 8-bit state requantization.</summary>
+    public Rounding Rounding { get; init; } = Rounding.Nearest;
+
+    internal BnbOptimizerParams ToNative() => new()
+    {
+        StructSize = (uint)System.Runtime.CompilerServices.Unsafe.SizeOf<BnbOptimizerParams>(),
+        Kind = (int)Kind,
+        Step = Step,
+        Lr = LearningRate,
+        Beta1 = Beta1,
+        Beta2 = Beta2,
+        Beta3 = Beta3,
+        Alpha = Alpha,
+        Eps = Eps,
+        WeightDecay = WeightDecay,
+        GnormScale = GradientNormScale,
+        MaxUnorm = MaxUnorm,
+        ParamNorm = ParamNorm,
+        SkipZeros = 0,
+        Rounding = (int)Rounding,
+    };
+}
+
+/// <summary>
+/// The optimizer update kernels of a backend (bitsandbytes CPU-backend semantics). The optimizer classes built on
+/// them come later; these are the in-place primitives.
+/// </summary>
+public sealed class OptimizerKernels
+{
+    public OptimizerKernels(BnbContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        Context = context;
+    }
+
+    public BnbContext Context { get; }
+
+    /// <summary>One 32-bit step in place on p, state1 and (for 2-state kinds) state2.</summary>
+    /// <returns>The update norm used by the trust ratio when MaxUnorm &gt; 0, else 0.</returns>
+    public float Update32Bit(OptimizerStep step, TensorRef p, TensorRef g, TensorRef state1, TensorRef state2 = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return Context.Native.OptimizerUpdate32Bit(Context.Handle, step.ToNative(), p, g, state1, state2);
+    }
+
+    /// <summary>One 8-bit blockwise step (blocksize 256) in place on p, the state codes and their absmax.</summary>
+    public void Update8BitBlockwise(OptimizerStep step, TensorRef p, TensorRef g, TensorRef state1, TensorRef absmax1, TensorRef qmap1, TensorRef state2 = default, TensorRef absmax2 = default, TensorRef qmap2 = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        Context.Native.OptimizerUpdate8BitBlockwise(Context.Handle, step.ToNative(), p, g, state1, state2, absmax1, absmax2, qmap1, qmap2);
+    }
+}
