@@ -259,7 +259,7 @@ bnb_status BNB_CALL bnb_ref_quantize_absmax_nested(bnb_context* context, const b
     if (!a.has_offset) {
         /* mean in double, rounded once: within an ulp of torch's float32 cascade mean (pass offset_in for bits) */
         double sum = 0.0;
-        for (int64_t i = 0; i < a.n; ++i) sum += a.absmax[i];
+        for (int64_t i = 0; i < a.n; ++i) sum += (double)a.absmax[i];
         offset = (float)(sum / (double)a.n);
     }
     float mid[BNB_CODE8_SIZE - 1];
