@@ -3,6 +3,7 @@
 # Adds one backend: a shared library <name> (lib<name>.so / <name>.dll / lib<name>.dylib) that
 #   * compiles its SOURCES with BNB_BUILDING_BACKEND plus DEFINES and COMPILE_OPTIONS,
 #   * links bnb_common (static, PIC) and, on Unix, the math library,
+#   * on mingw links libgcc/libwinpthread statically (imports only KERNEL32 + msvcrt),
 #   * exports exactly bnb_probe and bnb_get_api (hidden visibility + ELF version script / PE .def file),
 #   * is written to BNB_OUTPUT_DIR (artifacts/native/<rid>/),
 #   * gets a ctest `exports.<name>` that checks its dynamic export list (tests/abi).
@@ -66,7 +67,9 @@ function(bnb_add_backend name)
     target_sources(${name} PRIVATE "${BNB_EXPORTS_DEF}")
     set_target_properties(${name} PROPERTIES PREFIX "")
     if(MINGW)
-      target_link_options(${name} PRIVATE -static-libgcc)
+      # Imports only KERNEL32 + msvcrt: libgcc and libwinpthread (pulled in by _Thread_local / threads in the
+      # posix flavour) are linked statically, so the DLL loads without mingw runtime DLLs next to it.
+      target_link_options(${name} PRIVATE -static-libgcc -static)
     endif()
   elseif(APPLE)
     target_link_options(${name} PRIVATE "LINKER:-exported_symbol,_bnb_probe" "LINKER:-exported_symbol,_bnb_get_api")

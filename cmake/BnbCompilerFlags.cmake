@@ -26,6 +26,11 @@ else()
   add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:-Wall;-Wextra;-Werror;-pedantic>")
 endif()
 
+if(MINGW)
+  # C99 printf family (%zu, %lld) instead of msvcrt's: keeps -Wformat (and -Werror) happy and output correct.
+  add_compile_definitions(__USE_MINGW_ANSI_STDIO=1)
+endif()
+
 if(BNB_SANITIZERS)
   if(MSVC)
     message(FATAL_ERROR "BNB_SANITIZERS is only supported with GCC/Clang")
