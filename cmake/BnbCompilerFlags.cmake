@@ -19,6 +19,15 @@ if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
   set(CMAKE_BUILD_TYPE Release CACHE STRING "Build type" FORCE)
 endif()
 
+# Reproducible float numerics: the compiler must not fuse a*b+c into an FMA on its own (GCC does by default
+# in GNU mode and with -mfma), because bit-exact results depend on where rounding happens. Kernels that want an
+# FMA write fmaf()/an intrinsic explicitly.
+if(MSVC)
+  add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:/fp:precise>")
+else()
+  add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:-ffp-contract=off>")
+endif()
+
 if(MSVC)
   add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:/W4;/WX;/utf-8>")
   add_compile_definitions(_CRT_SECURE_NO_WARNINGS)
