@@ -345,7 +345,7 @@ typedef struct bnb_api {
 
     /* Blockwise 8-bit quantization with a 256-entry code table (spec §2.5).
      *   A       f32/f16/bf16, n elements (contiguous)
-     *   code    f32 [256], sorted ascending
+     *   code    f32 [256], finite and ascending (else INVALID_ARGUMENT)
      *   blocksize  power of two in [32, 4096]
      *   rounding   BNB_ROUND_NEAREST or BNB_ROUND_BNB_CPU_LUT
      *   out_codes  u8 >= n;  out_absmax f32 >= ceil(n / blocksize)
@@ -364,7 +364,8 @@ typedef struct bnb_api {
     /* Double quantization of a float32 absmax vector (spec §2.7, §2.5.5):
      *   offset = mean(absmax) (or *offset_in when offset_in != NULL); (absmax - offset) is 8-bit blockwise
      *   quantized with `code` and nested_blocksize.
-     *   out_codes u8 >= blocks; out_nested_absmax f32 >= ceil(blocks / nested_blocksize); *out_offset = offset. */
+     *   out_codes u8 >= blocks; out_nested_absmax f32 >= ceil(blocks / nested_blocksize); *out_offset = offset.
+     *   blocks == 0 is a no-op that writes nothing (not even *out_offset). */
     bnb_status(BNB_CALL* quantize_absmax_nested)(bnb_context* context, const bnb_tensor* absmax,
                                                  const bnb_tensor* code, int64_t nested_blocksize, int32_t rounding,
                                                  const float* offset_in, bnb_tensor* out_codes,
@@ -398,7 +399,9 @@ typedef struct bnb_api {
     /* ── 4-bit matmul: out[M, N] = A[M, K] · dequant(W)[N, K]^T (+ bias[N]) ─────────────────────────────── */
 
     /* gemv_4bit is tuned for M = 1…16, gemm_4bit for any M; both accept the same arguments and agree within the
-     * documented NMSE. A f32/f16/bf16 [M, K] (row stride allowed); W u8 in `weight_format`; absmax covers N*K
+     * documented NMSE. A f32/f16/bf16 [M, K] (row stride allowed); N = out.shape[1], K = A.shape[1]; W u8 in
+     * `weight_format`: 1-D (or [bytes, 1]) holding at least weight_pack_size bytes, or 2-D [N, K/2] (a 2-D W that
+     * disagrees with A and out is SHAPE_MISMATCH); absmax covers N*K
      * elements in flat blocks (as quantize_4bit produced for W[N, K]); bias NULL or [N] of any float dtype;
      * out f32/f16/bf16 [M, N] (row stride allowed). Accumulation is float32. */
     bnb_status(BNB_CALL* gemv_4bit)(bnb_context* context, const bnb_tensor* A, const bnb_tensor* W,
