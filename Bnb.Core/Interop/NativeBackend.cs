@@ -73,6 +73,9 @@ internal sealed unsafe partial class NativeBackend
         return new BnbContextHandle(context, _api, Library);
     }
 
+    /// <summary>A handle whose value is NULL: lets tests call ops on backends that cannot create a context (stubs).</summary>
+    internal BnbContextHandle NullContext() => new(0, _api, Library);
+
     /// <summary>Only for tests: asks the library for another ABI major through the export, not the table.</summary>
     public static int GetApiStatus(NativeLibraryHandle library, uint abiMajor)
     {
