@@ -22,11 +22,10 @@ extern "C" {
 #define BNB_OPTIM_BLOCKSIZE 256   /* 8-bit optimizer state blocks (hard-coded in bitsandbytes)              */
 #define BNB_GNORM_HISTORY 100     /* entries of percentile_clipping's gradient-norm history                 */
 
-/* The checked hyper-parameters of one step plus derived constants. bitsandbytes derives them in double from Python
- * floats (1 - β, β^t, lr·wd, ...) and torch rounds the result to float32 where it meets a tensor. The ABI carries
- * float32 hyper-parameters, so each is first widened with bnb_optim_widen (0.999f → 0.999, the decimal the user
- * wrote), which reproduces the Python doubles for decimal hyper-parameters; e.g. f32(1 - 0.999) = 0.001f while
- * f32(1 - (double)0.999f) is 1.3e-5 relatively off. */
+/* The checked hyper-parameters of one step plus derived constants. bitsandbytes derives constants in double from
+ * Python floats (1 - β, β^t, lr·wd, ...) and torch rounds the result to float32 where it meets a tensor; the ABI
+ * carries the hyper-parameters as double for exactly that reason (f32(1 - 0.999) = 0.001f, while
+ * f32(1 - (double)0.999f) is 1.3e-5 relatively off). The float fields are the f32 roundings torch would use. */
 typedef struct bnb_optim_hparams {
     int32_t kind;            /* BNB_OPTIM_*                                                                  */
     int32_t step;            /* >= 1                                                                         */
@@ -43,7 +42,8 @@ typedef struct bnb_optim_hparams {
     float eps_c2;            /* f32(eps · c2)           (32-bit adam/lamb)                                   */
     float neg_lr_over_c1;    /* f32(-lr / c1)           (8-bit adam/lamb)                                    */
     float neg_lr;            /* f32(-lr)                                                                     */
-    double lr_wide;          /* bnb_optim_widen(lr)                                                          */
+    double lr_wide;          /* lr as given (double)                                                         */
+    double max_unorm_wide;   /* max_unorm as given (double)                                                  */
     float decay;             /* f32(1 - lr · weight_decay): decoupled decay of adam, lamb, ademamix, lion    */
 } bnb_optim_hparams;
 
@@ -52,10 +52,6 @@ typedef struct bnb_optim_hparams {
  * >= 1, rounding (8-bit). */
 bnb_status bnb_optim_resolve_hparams(const char* op, const bnb_optimizer_params* params, int eight_bit,
                                      bnb_optim_hparams* out);
-
-/* The double nearest the shortest decimal that rounds to v (0.999f → 0.999; at most 8 significant digits, else
- * (double)v). */
-double bnb_optim_widen(float v);
 
 /* 1 for the kinds with a second state (adam, lamb, ademamix). */
 int bnb_optim_is_two_state(int32_t kind);

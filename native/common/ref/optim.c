@@ -65,20 +65,10 @@ int bnb_optim_is_two_state(int32_t kind) {
 
 /* ─── validation ─────────────────────────────────────────────────────────────────────────────────────────── */
 
-double bnb_optim_widen(float v) {
-    char text[32];
-    for (int digits = 1; digits < 9; ++digits) {
-        snprintf(text, sizeof text, "%.*g", digits, (double)v);
-        const double d = strtod(text, NULL);
-        if ((float)d == v) return d;
-    }
-    return (double)v; /* 9 digits always round-trip: the float itself */
-}
-
 /* A hyper-parameter the kind uses: finite, >= 0 and (when below_one) < 1. */
-static bnb_status check_hparam(const char* op, const char* name, float v, int32_t kind, int below_one) {
-    if (!bnb_is_finite_f32(v) || v < 0.0f || (below_one && v >= 1.0f))
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.%s = %g is not %s for %s", name, (double)v,
+static bnb_status check_hparam(const char* op, const char* name, double v, int32_t kind, int below_one) {
+    if (!isfinite(v) || v < 0.0 || (below_one && v >= 1.0))
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.%s = %g is not %s for %s", name, v,
                         below_one ? "in [0, 1)" : "finite and >= 0", kind_names[kind]);
     return BNB_OK;
 }
@@ -93,6 +83,8 @@ bnb_status bnb_optim_resolve_hparams(const char* op, const bnb_optimizer_params*
     if (kind < 0 || kind >= BNB_OPTIM_COUNT)
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.kind = %d is not a BNB_OPTIM_* value (0…%d)",
                         (int)kind, BNB_OPTIM_COUNT - 1);
+    if (params->reserved != 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.reserved = %d must be 0", (int)params->reserved);
     if (params->step < 1)
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.step = %d must be >= 1 (1-based, incremented before "
                         "each update)", (int)params->step);
@@ -114,7 +106,7 @@ bnb_status bnb_optim_resolve_hparams(const char* op, const bnb_optimizer_params*
         BNB_TRY(check_hparam(op, "eps", params->eps, kind, 0));
     if (trust_kind) {
         BNB_TRY(check_hparam(op, "max_unorm", params->max_unorm, kind, 0));
-        if (!bnb_is_finite_f32(params->param_norm))
+        if (!isfinite(params->param_norm))
             return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "params.param_norm = %g is not finite (< 0 = computed)",
                             (double)params->param_norm);
     }
@@ -126,24 +118,25 @@ bnb_status bnb_optim_resolve_hparams(const char* op, const bnb_optimizer_params*
     h.kind = kind;
     h.step = params->step;
     h.rounding = params->rounding;
-    h.trust_ratio = trust_kind && params->max_unorm > 0.0f;
-    h.lr = params->lr;
-    h.beta1 = params->beta1;
-    h.beta2 = params->beta2;
-    h.beta3 = params->beta3;
-    h.alpha = params->alpha;
-    h.eps = params->eps;
-    h.weight_decay = params->weight_decay;
-    h.gnorm_scale = params->gnorm_scale;
-    h.max_unorm = params->max_unorm;
-    h.param_norm = params->param_norm;
-    const double lr = bnb_optim_widen(h.lr), wd = bnb_optim_widen(h.weight_decay);
-    const double beta1 = bnb_optim_widen(h.beta1), beta2 = bnb_optim_widen(h.beta2);
+    h.trust_ratio = trust_kind && params->max_unorm > 0.0;
+    h.lr = (float)params->lr;
+    h.beta1 = (float)params->beta1;
+    h.beta2 = (float)params->beta2;
+    h.beta3 = (float)params->beta3;
+    h.alpha = (float)params->alpha;
+    h.eps = (float)params->eps;
+    h.weight_decay = (float)params->weight_decay;
+    h.gnorm_scale = (float)params->gnorm_scale;
+    h.max_unorm = (float)params->max_unorm;
+    h.param_norm = (float)params->param_norm;
+    const double lr = params->lr, wd = params->weight_decay;
+    const double beta1 = params->beta1, beta2 = params->beta2;
     h.one_minus_beta1 = (float)(1.0 - beta1);
     h.one_minus_beta2 = (float)(1.0 - beta2);
-    h.one_minus_beta3 = (float)(1.0 - bnb_optim_widen(h.beta3));
+    h.one_minus_beta3 = (float)(1.0 - params->beta3);
     h.neg_lr = (float)-lr;
     h.lr_wide = lr;
+    h.max_unorm_wide = params->max_unorm;
     h.decay = (float)(1.0 - lr * wd);
     if (bias_corrected) {
         const double c1 = 1.0 - pow(beta1, (double)h.step);
@@ -151,7 +144,7 @@ bnb_status bnb_optim_resolve_hparams(const char* op, const bnb_optimizer_params*
         h.correction1 = (float)c1;
         h.correction2 = (float)c2;
         h.step_size = -lr * c2 / c1;
-        h.eps_c2 = (float)(bnb_optim_widen(h.eps) * c2);
+        h.eps_c2 = (float)(params->eps * c2);
         h.neg_lr_over_c1 = (float)(-lr / c1);
     }
     *out = h;
@@ -478,7 +471,7 @@ bnb_status BNB_CALL bnb_ref_optimizer_update_32bit(bnb_context* context, const b
         const double update_norm = sqrt(update_states(&a, 1));
         double scale = 1.0;
         if (h->trust_ratio) {
-            scale = bnb_optim_trust_scale(bnb_optim_widen(h->max_unorm), param_norm, update_norm);
+            scale = bnb_optim_trust_scale(h->max_unorm_wide, param_norm, update_norm);
             unorm = (float)update_norm;
         }
         const double lr_term = (h->kind == BNB_OPTIM_ADAM || h->kind == BNB_OPTIM_LAMB) ? h->step_size

@@ -241,23 +241,26 @@ typedef struct bnb_context_options {
     int32_t nonfinite_policy;   /* BNB_NONFINITE_*                                                            */
 } bnb_context_options;
 
-/* Hyper-parameters of one optimizer step (spec §3). Unused fields are ignored by kinds that do not need them. */
+/* Hyper-parameters of one optimizer step (spec §3). Unused fields are ignored by kinds that do not need them.
+ * Scalars are double, like the Python floats bitsandbytes derives its constants from (1 - beta, beta^t, lr * wd are
+ * computed in double and rounded to float32 where they meet a tensor); float32 would shift them by up to 1e-5. */
 typedef struct bnb_optimizer_params {
     uint32_t struct_size;
     int32_t kind;               /* BNB_OPTIM_*                                                                */
     int32_t step;               /* 1-based step number (incremented by the caller before each update)       */
-    float lr;
-    float beta1;
-    float beta2;
-    float beta3;                /* AdEMAMix slow EMA                                                          */
-    float alpha;                /* AdEMAMix mixing coefficient                                                */
-    float eps;
-    float weight_decay;
-    float gnorm_scale;          /* gradient multiplier (from percentile_clipping), 1.0 = none                 */
-    float max_unorm;            /* LAMB/LARS trust-ratio bound; 0 = off                                      */
-    float param_norm;           /* ||p||2 before the step for max_unorm; < 0 = let the op compute it        */
-    int32_t skip_zeros;         /* accepted for compatibility; bitsandbytes' CPU semantics ignore it          */
     int32_t rounding;           /* 8-bit state requantization: BNB_ROUND_*                                    */
+    int32_t skip_zeros;         /* accepted for compatibility; bitsandbytes' CPU semantics ignore it          */
+    int32_t reserved;           /* must be 0                                                                  */
+    double lr;
+    double beta1;
+    double beta2;
+    double beta3;               /* AdEMAMix slow EMA                                                          */
+    double alpha;               /* AdEMAMix mixing coefficient                                                */
+    double eps;
+    double weight_decay;
+    double gnorm_scale;         /* gradient multiplier (from percentile_clipping), 1.0 = none                 */
+    double max_unorm;           /* LAMB/LARS trust-ratio bound; 0 = off                                      */
+    double param_norm;          /* ||p||2 before the step for max_unorm; < 0 = let the op compute it        */
 } bnb_optimizer_params;
 
 /* ─── Opaque handles ─────────────────────────────────────────────────────────────────────────────────────── */
