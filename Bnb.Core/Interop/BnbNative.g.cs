@@ -178,18 +178,19 @@ internal unsafe struct BnbOptimizerParams
     public uint StructSize;
     public int Kind;
     public int Step;
-    public float Lr;
-    public float Beta1;
-    public float Beta2;
-    public float Beta3;
-    public float Alpha;
-    public float Eps;
-    public float WeightDecay;
-    public float GnormScale;
-    public float MaxUnorm;
-    public float ParamNorm;
-    public int SkipZeros;
     public int Rounding;
+    public int SkipZeros;
+    public int Reserved;
+    public double Lr;
+    public double Beta1;
+    public double Beta2;
+    public double Beta3;
+    public double Alpha;
+    public double Eps;
+    public double WeightDecay;
+    public double GnormScale;
+    public double MaxUnorm;
+    public double ParamNorm;
 }
 
 /// <summary>Mirror of <c>bnb_api</c>.</summary>

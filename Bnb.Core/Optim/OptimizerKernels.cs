@@ -18,7 +18,10 @@ public enum OptimizerKind
     AdEMAMix = BnbNative.BNB_OPTIM_ADEMAMIX,
 }
 
-/// <summary>Hyper-parameters of one optimizer step (<c>bnb_optimizer_params</c>, spec §3).</summary>
+/// <summary>
+/// Hyper-parameters of one optimizer step (<c>bnb_optimizer_params</c>, spec §3). Scalars are double because
+/// bitsandbytes derives its constants (1 - beta, beta^t, lr·wd) in double before rounding to float32.
+/// </summary>
 public sealed record OptimizerStep
 {
     public required OptimizerKind Kind { get; init; }
@@ -26,29 +29,29 @@ public sealed record OptimizerStep
     /// <summary>1-based step number.</summary>
     public required int Step { get; init; }
 
-    public required float LearningRate { get; init; }
+    public required double LearningRate { get; init; }
 
-    public float Beta1 { get; init; }
+    public double Beta1 { get; init; }
 
-    public float Beta2 { get; init; }
+    public double Beta2 { get; init; }
 
     /// <summary>AdEMAMix slow EMA.</summary>
-    public float Beta3 { get; init; }
+    public double Beta3 { get; init; }
 
     /// <summary>AdEMAMix mixing coefficient.</summary>
-    public float Alpha { get; init; }
+    public double Alpha { get; init; }
 
-    public float Eps { get; init; }
+    public double Eps { get; init; }
 
-    public float WeightDecay { get; init; }
+    public double WeightDecay { get; init; }
 
-    public float GradientNormScale { get; init; } = 1f;
+    public double GradientNormScale { get; init; } = 1.0;
 
     /// <summary>LAMB/LARS trust-ratio bound; 0 = off.</summary>
-    public float MaxUnorm { get; init; }
+    public double MaxUnorm { get; init; }
 
     /// <summary>||p||₂ before the step for MaxUnorm; negative = let the op compute it.</summary>
-    public float ParamNorm { get; init; } = -1f;
+    public double ParamNorm { get; init; } = -1.0;
 
     /// <summary>Rounding of 8-bit state requantization.</summary>
     public Rounding Rounding { get; init; } = Rounding.Nearest;
@@ -69,6 +72,7 @@ public sealed record OptimizerStep
         MaxUnorm = MaxUnorm,
         ParamNorm = ParamNorm,
         SkipZeros = 0,
+        Reserved = 0,
         Rounding = (int)Rounding,
     };
 }

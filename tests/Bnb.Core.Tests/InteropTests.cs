@@ -92,11 +92,11 @@ public sealed unsafe class InteropTests
         BnbContextOptions o = default;
         Assert.Equal([0, 4, 8, 12], Offsets(&o, (byte*)&o.StructSize, (byte*)&o.Device, (byte*)&o.NumThreads, (byte*)&o.NonfinitePolicy));
 
-        Assert.Equal(60, sizeof(BnbOptimizerParams));
+        Assert.Equal(104, sizeof(BnbOptimizerParams));
         BnbOptimizerParams p = default;
         Assert.Equal(
-            [0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56],
-            Offsets(&p, (byte*)&p.StructSize, (byte*)&p.Kind, (byte*)&p.Step, (byte*)&p.Lr, (byte*)&p.Beta1, (byte*)&p.Beta2, (byte*)&p.Beta3, (byte*)&p.Alpha, (byte*)&p.Eps, (byte*)&p.WeightDecay, (byte*)&p.GnormScale, (byte*)&p.MaxUnorm, (byte*)&p.ParamNorm, (byte*)&p.SkipZeros, (byte*)&p.Rounding));
+            [0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96],
+            Offsets(&p, (byte*)&p.StructSize, (byte*)&p.Kind, (byte*)&p.Step, (byte*)&p.Rounding, (byte*)&p.SkipZeros, (byte*)&p.Reserved, (byte*)&p.Lr, (byte*)&p.Beta1, (byte*)&p.Beta2, (byte*)&p.Beta3, (byte*)&p.Alpha, (byte*)&p.Eps, (byte*)&p.WeightDecay, (byte*)&p.GnormScale, (byte*)&p.MaxUnorm, (byte*)&p.ParamNorm));
     }
 
     [Fact]
