@@ -1226,22 +1226,22 @@ void run_optim32(Case& c, const RunConfig& rc) {
 // 8-bit states: at most 1 % of the codes may differ, each by one index (a LUT boundary), spec §9.4.
 void expect_codes_close(const std::string& what, const Array& got, const Array& want) {
     ++g_checks;
-    int64_t diff = 0, far = 0, shown = 0;
+    int64_t diff = 0, n_far = 0, shown = 0;
     for (int64_t i = 0; i < want.numel(); ++i) {
         const int d = static_cast<int>(got.as<uint8_t>()[i]) - static_cast<int>(want.as<uint8_t>()[i]);
         if (d == 0) continue;
         ++diff;
         if (d > 1 || d < -1) {
-            ++far;
+            ++n_far;
             if (shown++ < 8)
                 std::fprintf(stdout, "       %s[%lld]: got code %u, expected %u\n", what.c_str(),
                              static_cast<long long>(i), got.as<uint8_t>()[i], want.as<uint8_t>()[i]);
         }
     }
-    const bool ok = far == 0 && diff * 100 <= want.numel();
+    const bool ok = n_far == 0 && diff * 100 <= want.numel();
     if (!ok)
         fail("%s: %lld of %lld codes differ (allowed 1 %%), %lld by more than one index", what.c_str(),
-             static_cast<long long>(diff), static_cast<long long>(want.numel()), static_cast<long long>(far));
+             static_cast<long long>(diff), static_cast<long long>(want.numel()), static_cast<long long>(n_far));
     else if (diff)
         note("%s: %lld of %lld codes differ by one index (within 1 %%)", what.c_str(), static_cast<long long>(diff),
              static_cast<long long>(want.numel()));
