@@ -235,15 +235,15 @@ static bnb_optimizer_params params_for(int32_t kind, int32_t step) {
     P.struct_size = sizeof P;
     P.kind = kind;
     P.step = step;
-    P.lr = 1e-3f;
-    P.beta1 = 0.9f;
-    P.beta2 = kind == BNB_OPTIM_LION ? 0.99f : 0.999f;
-    P.beta3 = 0.9999f;
-    P.alpha = 5.0f;
-    P.eps = 1e-8f;
-    P.weight_decay = 0.01f;
-    P.gnorm_scale = 1.0f;
-    P.param_norm = -1.0f;
+    P.lr = 1e-3;
+    P.beta1 = 0.9;
+    P.beta2 = kind == BNB_OPTIM_LION ? 0.99 : 0.999;
+    P.beta3 = 0.9999;
+    P.alpha = 5.0;
+    P.eps = 1e-8;
+    P.weight_decay = 0.01;
+    P.gnorm_scale = 1.0;
+    P.param_norm = -1.0;
     P.rounding = BNB_ROUND_BNB_CPU_LUT;
     return P;
 }
@@ -284,7 +284,7 @@ static void test_optimizer_32bit_vs_formula(void) {
             float before[ON];
             for (int i = 0; i < ON; ++i) before[i] = bnb_load_float(pd, dt, i);
             bnb_optimizer_params Q = params_for(kind, 1);
-            Q.lr = 1.0f; /* large enough to move every bf16 parameter */
+            Q.lr = 1.0; /* large enough to move every bf16 parameter */
             bnb_tensor tpk = t1(pd, dt, ON), tgk = t1(gd, dt, ON),
                        ts1k = kind == BNB_OPTIM_ADEMAMIX ? t2(st1, BNB_DTYPE_F32, 2, ON, 0) : t1(st1, BNB_DTYPE_F32, ON),
                        ts2k = t1(st2, BNB_DTYPE_F32, ON);
@@ -312,8 +312,8 @@ static void test_trust_ratio_and_unorm(void) {
         psq += (double)p[i] * p[i];
     }
     bnb_optimizer_params P = params_for(BNB_OPTIM_LAMB, 3);
-    P.weight_decay = 0.0f;
-    P.max_unorm = 0.01f; /* forces the ratio below 1 */
+    P.weight_decay = 0.0;
+    P.max_unorm = 0.01; /* forces the ratio below 1 */
     bnb_tensor tp = t1(p, BNB_DTYPE_F32, ON), tg = t1(g, BNB_DTYPE_F32, ON), ts1 = t1(s1, BNB_DTYPE_F32, ON),
                ts2 = t1(s2, BNB_DTYPE_F32, ON);
     double usq = -1.0, psq_op = -1.0;
@@ -337,8 +337,8 @@ static void test_trust_ratio_and_unorm(void) {
     float m[ON];
     for (int i = 0; i < ON; ++i) m[i] = 0.0f;
     bnb_optimizer_params L = params_for(BNB_OPTIM_LARS, 1);
-    L.weight_decay = 0.0f;
-    L.max_unorm = 0.02f;
+    L.weight_decay = 0.0;
+    L.max_unorm = 0.02;
     bnb_tensor tm = t1(m, BNB_DTYPE_F32, ON);
     CHECK_OK(bnb_ref_optimizer_update_32bit(CTX, &L, &tp, &tg, &tm, NULL, &unorm));
     double gsq = 0.0;
@@ -421,12 +421,12 @@ static void test_optimizer_validation(void) {
     Q = P, Q.step = 0;
     CHECK_FAILS(bnb_ref_optimizer_update_32bit(CTX, &Q, &tp, &tg, &ts1, &ts2, NULL), BNB_ERR_INVALID_ARGUMENT,
                 "step = 0");
-    Q = P, Q.beta1 = 1.0f;
+    Q = P, Q.beta1 = 1.0;
     CHECK_FAILS(bnb_ref_optimizer_update_32bit(CTX, &Q, &tp, &tg, &ts1, &ts2, NULL), BNB_ERR_INVALID_ARGUMENT,
                 "beta1 = 1");
     Q = P, Q.lr = NAN;
     CHECK_FAILS(bnb_ref_optimizer_update_32bit(CTX, &Q, &tp, &tg, &ts1, &ts2, NULL), BNB_ERR_INVALID_ARGUMENT, "lr");
-    Q = P, Q.eps = -1.0f;
+    Q = P, Q.eps = -1.0;
     CHECK_FAILS(bnb_ref_optimizer_update_32bit(CTX, &Q, &tp, &tg, &ts1, &ts2, NULL), BNB_ERR_INVALID_ARGUMENT, "eps");
     Q = params_for(BNB_OPTIM_MOMENTUM, 1), Q.eps = NAN; /* unused by momentum: ignored */
     CHECK_OK(bnb_ref_optimizer_update_32bit(CTX, &Q, &tp, &tg, &ts1, NULL, NULL));
