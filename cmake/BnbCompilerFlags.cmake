@@ -35,6 +35,10 @@ else()
   add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:-Wall;-Wextra;-Werror;-pedantic>")
 endif()
 
+if(WIN32)
+  # Keep <windows.h> from defining min/max and pulling in rarely used headers.
+  add_compile_definitions(WIN32_LEAN_AND_MEAN NOMINMAX)
+endif()
 if(MINGW)
   # C99 printf family (%zu, %lld) instead of msvcrt's: keeps -Wformat (and -Werror) happy and output correct.
   add_compile_definitions(__USE_MINGW_ANSI_STDIO=1)
