@@ -1,7 +1,7 @@
 // Bnb build orchestration (Cake 7). Orchestration only: compiler flags live in CMake (CMakeLists.txt, cmake/,
 // CMakePresets.json) and MSBuild (Directory.Build.props); this file only runs the steps in order.
 //
-//   ./build.sh [target] [--configuration=Release] [--cross=true|false]
+//   ./build.sh [target] [--configuration=Release] [--cross=linux-arm64-release,win-x64-release|none]
 //
 // Targets: Deps, Native, NativeTest, Asan, Cross, Managed, ManagedTest, Pack, Smoke, Test (default), Demo, Bench.
 // Test = Deps → Native → NativeTest → Asan → Cross → Managed → ManagedTest → Pack → Smoke.
@@ -12,7 +12,13 @@ using System.Xml.Linq;
 
 var target = Argument("target", "Test");
 var configuration = Argument("configuration", "Release");
-var crossEnabled = Argument("cross", true);               // build/test linux-arm64 and win-x64 when toolchains exist
+// Cross presets built and tested (when their toolchains exist): --cross=linux-arm64-release,win-x64-release (default),
+// a subset, or none/false. Environment default: BNB_CROSS.
+var crossArg = Argument("cross", EnvironmentVariable("BNB_CROSS") ?? "linux-arm64-release,win-x64-release");
+var crossPresets = crossArg.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+    .Where(p => p != "none" && p != "false").Select(p => p == "true" ? "linux-arm64-release,win-x64-release" : p)
+    .SelectMany(p => p.Split(',')).Distinct().ToList();
+var crossEnabled = crossPresets.Count > 0;
 var installCross = Argument("install-cross", crossEnabled); // let Deps install the cross toolchains (root only)
 
 var root = MakeAbsolute(Directory("."));
@@ -282,7 +288,7 @@ Task("Cross")
     .IsDependentOn("Deps")
     .Does(() =>
 {
-    if (!crossEnabled) { Skip("cross presets", "--cross=false"); return; }
+    if (!crossEnabled) { Skip("cross presets", $"--cross={crossArg}"); return; }
     if (!NativeBuildable("cross presets")) return;
     var presets = new (string preset, string[] tools)[]
     {
@@ -291,6 +297,7 @@ Task("Cross")
     };
     foreach (var (preset, tools) in presets)
     {
+        if (!crossPresets.Contains(preset)) { Skip(preset, $"not selected (--cross={crossArg})"); continue; }
         if (crossSkip.TryGetValue(preset, out var why)) { Skip(preset, why); continue; }
         var missing = tools.Where(t => Which(t) == null).ToList();
         if (missing.Count > 0) { Skip(preset, $"toolchain not found: {string.Join(", ", missing)}"); continue; }
