@@ -37,7 +37,10 @@ bnb_status bnb_backend_get_api(const bnb_api* api, uint32_t abi_major, const bnb
 
 /* ─── errors ─────────────────────────────────────────────────────────────────────────────────────────────── */
 
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* mingw GCC checks plain `printf` formats against msvcrt's; we build with the C99 printf family (%zu, %lld) */
+#define BNB_PRINTF(fmt_index, first_arg) __attribute__((format(gnu_printf, fmt_index, first_arg)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define BNB_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
 #else
 #define BNB_PRINTF(fmt_index, first_arg)
