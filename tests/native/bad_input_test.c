@@ -12,6 +12,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+#include "api_check.h"
 #include "bnb_test_loader.h"
 
 #include <math.h>
@@ -20,26 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_failures = 0;
-static int g_checks = 0;
-static const bnb_api* A;
 static char g_backend_name[64] = "";
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        ++g_checks;                                                                                                    \
-        if (!(cond)) {                                                                                                 \
-            ++g_failures;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
-static const char* msg(void) {
-    const char* m = A->last_error_message();
-    return m ? m : "(NULL)";
-}
 
 /* ─── watched outputs: filled with a sentinel before a call, compared after ──────────────────────────────── */
 
@@ -1540,6 +1524,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     test_loader(argv[2], argv[3]);
+    g_backend = argv[1];
     if (!bnbt_load(argv[1], &b)) return 1;
     A = b.api;
     memset(&info, 0, sizeof info);
@@ -1583,6 +1568,5 @@ int main(int argc, char** argv) {
     A->context_destroy(g_ctx_prop);
     A->context_destroy(g_ctx);
     bnbt_unload(&b);
-    printf("%s: %d checks, %d failed\n", g_failures ? "FAILED" : "PASSED", g_checks, g_failures);
-    return g_failures ? 1 : 0;
+    return bnbt_finish();
 }

@@ -9,43 +9,12 @@
 #include "bnb_int8.h"
 #include "bnb_optim.h"
 
+#include "unit_check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-const char bnb_backend_name[] = "cpu_ref"; /* bnb_common's messages name the backend */
-
-static int g_checks, g_failures;
-
-#define CHECK(cond)                                                                                                \
-    do {                                                                                                           \
-        ++g_checks;                                                                                                \
-        if (!(cond)) {                                                                                             \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                                 \
-        }                                                                                                          \
-    } while (0)
-
-#define CHECK_FAILS(call, status, needle)                                                                          \
-    do {                                                                                                           \
-        const bnb_status st_ = (call);                                                                             \
-        ++g_checks;                                                                                                \
-        if (st_ != (status) || strstr(bnb_last_error(), (needle)) == NULL) {                                      \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s\n  got status %d, message \"%s\"; wanted status %d with \"%s\"\n", __FILE__,   \
-                   __LINE__, #call, (int)st_, bnb_last_error(), (int)(status), (needle));                         \
-        }                                                                                                          \
-    } while (0)
-
-#define CHECK_OK(call)                                                                                             \
-    do {                                                                                                           \
-        const bnb_status st_ = (call);                                                                             \
-        ++g_checks;                                                                                                \
-        if (st_ != BNB_OK) {                                                                                       \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s -> %d \"%s\"\n", __FILE__, __LINE__, #call, (int)st_, bnb_last_error());        \
-        }                                                                                                          \
-    } while (0)
 
 static bnb_context_common g_ctx_error = {BNB_CONTEXT_MAGIC, 0, 1, BNB_NONFINITE_ERROR};
 static bnb_context_common g_ctx_propagate = {BNB_CONTEXT_MAGIC, 0, 1, BNB_NONFINITE_PROPAGATE};
@@ -536,6 +505,5 @@ int main(void) {
     test_optimizer_8bit();
     test_optimizer_validation();
     test_percentile_clipping();
-    printf("int8_optim_unit_test: %d checks, %d failed\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return bnbt_finish("int8_optim_unit_test");
 }

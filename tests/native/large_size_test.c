@@ -17,6 +17,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE */
 #endif
 
+#include "api_check.h"
 #include "bnb_test_loader.h"
 
 #include <math.h>
@@ -28,25 +29,8 @@
 #include <sys/mman.h>
 #endif
 
-static int g_failures = 0;
-static int g_checks = 0;
-static const bnb_api* A;
 
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        ++g_checks;                                                                                                    \
-        if (!(cond)) {                                                                                                 \
-            ++g_failures;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
-            printf(__VA_ARGS__);                                                                                       \
-            printf("\n");                                                                                              \
-        }                                                                                                              \
-    } while (0)
 
-static const char* msg(void) {
-    const char* m = A->last_error_message();
-    return m ? m : "(NULL)";
-}
 
 static int all_bytes(const void* p, size_t n, unsigned char v) {
     size_t i;
@@ -189,6 +173,7 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: %s <backend-library>\n", argv[0]);
         return 2;
     }
+    g_backend = argv[1];
     if (!bnbt_load(argv[1], &b)) return 1;
     A = b.api;
     if (A->context_create(NULL, &ctx) != BNB_OK) {
@@ -203,6 +188,5 @@ int main(int argc, char** argv) {
 #endif
     A->context_destroy(ctx);
     bnbt_unload(&b);
-    printf("%s: %d checks, %d failed\n", g_failures ? "FAILED" : "PASSED", g_checks, g_failures);
-    return g_failures ? 1 : 0;
+    return bnbt_finish();
 }

@@ -7,44 +7,12 @@
  */
 #include "bnb_quant.h"
 
+#include "unit_check.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-const char bnb_backend_name[] = "cpu_ref"; /* bnb_common's messages name the backend */
-
-static int g_checks, g_failures;
-
-#define CHECK(cond)                                                                                                \
-    do {                                                                                                           \
-        ++g_checks;                                                                                                \
-        if (!(cond)) {                                                                                             \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                                                 \
-        }                                                                                                          \
-    } while (0)
-
-/* A call must fail with `status` and a message containing `needle`. */
-#define CHECK_FAILS(call, status, needle)                                                                          \
-    do {                                                                                                           \
-        const bnb_status st_ = (call);                                                                             \
-        ++g_checks;                                                                                                \
-        if (st_ != (status) || strstr(bnb_last_error(), (needle)) == NULL) {                                      \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s\n  got status %d, message \"%s\"; wanted status %d with \"%s\"\n", __FILE__,   \
-                   __LINE__, #call, (int)st_, bnb_last_error(), (int)(status), (needle));                         \
-        }                                                                                                          \
-    } while (0)
-
-#define CHECK_OK(call)                                                                                             \
-    do {                                                                                                           \
-        const bnb_status st_ = (call);                                                                             \
-        ++g_checks;                                                                                                \
-        if (st_ != BNB_OK) {                                                                                       \
-            ++g_failures;                                                                                          \
-            printf("FAIL %s:%d: %s -> %d \"%s\"\n", __FILE__, __LINE__, #call, (int)st_, bnb_last_error());        \
-        }                                                                                                          \
-    } while (0)
 
 static bnb_tensor tensor1d(void* data, int32_t dtype, int64_t n) {
     bnb_tensor t;
@@ -568,6 +536,5 @@ int main(void) {
     test_4bit();
     test_weight_layouts();
     test_gemm();
-    printf("quant_unit_test: %d checks, %d failed\n", g_checks, g_failures);
-    return g_failures == 0 ? 0 : 1;
+    return bnbt_finish("quant_unit_test");
 }
