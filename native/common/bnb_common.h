@@ -32,6 +32,10 @@ extern const char bnb_backend_name[];
 #define BNB_VERSION_STRING "0.1.0"
 #endif
 
+/* The body of every backend's backend_get_info: checks `out` and its struct_size, then copies `info` (whose
+ * struct_size, abi_major/minor and name the helper fills in). */
+bnb_status bnb_backend_info_copy(bnb_backend_info info, bnb_backend_info* out);
+
 /* The body of every backend's bnb_get_api: ABI major check, NULL check, hand out the static table. */
 bnb_status bnb_backend_get_api(const bnb_api* api, uint32_t abi_major, const bnb_api** out_api);
 

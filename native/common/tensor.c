@@ -231,6 +231,21 @@ bnb_status BNB_CALL bnb_common_get_code_table(int32_t table, bnb_tensor* out) {
     return BNB_OK;
 }
 
+bnb_status bnb_backend_info_copy(bnb_backend_info info, bnb_backend_info* out) {
+    static const char op[] = "backend_get_info";
+    BNB_TRY(bnb_check_not_null(op, "out", out));
+    if (out->struct_size < sizeof(bnb_backend_info))
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "out.struct_size = %u is smaller than ABI 1's %u",
+                        (unsigned)out->struct_size, (unsigned)sizeof(bnb_backend_info));
+    info.struct_size = (uint32_t)sizeof info;
+    info.abi_major = BNB_ABI_MAJOR;
+    info.abi_minor = BNB_ABI_MINOR;
+    info.name = bnb_backend_name;
+    if (info.version == NULL) info.version = BNB_VERSION_STRING;
+    *out = info;
+    return BNB_OK;
+}
+
 bnb_status bnb_backend_get_api(const bnb_api* api, uint32_t abi_major, const bnb_api** out_api) {
     static const char op[] = "bnb_get_api";
     BNB_TRY(bnb_check_not_null(op, "out_api", out_api));

@@ -11,27 +11,16 @@ const char bnb_backend_name[] = "cpu_ref";
 #define CPU_REF_PROBE_SCORE 1
 
 static bnb_status BNB_CALL cpu_ref_backend_get_info(bnb_backend_info* out) {
-    static const char op[] = "backend_get_info";
-    BNB_TRY(bnb_check_not_null(op, "out", out));
-    if (out->struct_size < sizeof(bnb_backend_info))
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "out.struct_size = %u is smaller than ABI 1's %u",
-                        (unsigned)out->struct_size, (unsigned)sizeof(bnb_backend_info));
     bnb_backend_info info = {0};
-    info.struct_size = (uint32_t)sizeof info;
-    info.abi_major = BNB_ABI_MAJOR;
-    info.abi_minor = BNB_ABI_MINOR;
     info.device_kind = BNB_DEVICE_CPU;
-    info.name = bnb_backend_name;
     info.description = "portable scalar reference (test oracle; no SIMD requirement)";
-    info.version = BNB_VERSION_STRING;
     info.ops = (1ull << BNB_OP_COUNT) - 1; /* every op */
     info.float_dtypes = BNB_FLOAT_DTYPES;
     info.quant_types = (1u << BNB_QUANT_FP4) | (1u << BNB_QUANT_NF4);
     info.weight_formats = (1u << BNB_WEIGHT_STANDARD) | (1u << BNB_WEIGHT_BNB_CPU) | (1u << BNB_WEIGHT_BACKEND);
     info.memory_kinds = (1u << BNB_MEMORY_DEVICE) | (1u << BNB_MEMORY_HOST_PINNED) | (1u << BNB_MEMORY_PAGED);
     info.optimizers = (1u << BNB_OPTIM_COUNT) - 1;
-    *out = info;
-    return BNB_OK;
+    return bnb_backend_info_copy(info, out);
 }
 
 static const bnb_api cpu_ref_api = {

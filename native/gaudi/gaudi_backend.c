@@ -3,26 +3,13 @@
  * bnb_probe() says it cannot run, and every op reports BNB_ERR_NOT_SUPPORTED naming the op and the backend. */
 #include "bnb_common.h"
 
-#include <string.h>
-
 const char bnb_backend_name[] = "gaudi";
 
 static bnb_status BNB_CALL gaudi_backend_get_info(bnb_backend_info* out) {
-    static const char op[] = "backend_get_info";
-    BNB_TRY(bnb_check_not_null(op, "out", out));
-    if (out->struct_size < sizeof(bnb_backend_info))
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "out.struct_size = %u is smaller than ABI 1's %u",
-                        (unsigned)out->struct_size, (unsigned)sizeof(bnb_backend_info));
-    bnb_backend_info info = {0};
-    info.struct_size = (uint32_t)sizeof info;
-    info.abi_major = BNB_ABI_MAJOR;
-    info.abi_minor = BNB_ABI_MINOR;
+    bnb_backend_info info = {0}; /* no ops, dtypes, formats or memory kinds */
     info.device_kind = BNB_DEVICE_ACCELERATOR;
-    info.name = bnb_backend_name;
     info.description = "Intel Gaudi TPC stub: loads everywhere, runs nothing (no TPC toolchain)";
-    info.version = BNB_VERSION_STRING;
-    *out = info; /* no ops, dtypes, formats or memory kinds */
-    return BNB_OK;
+    return bnb_backend_info_copy(info, out);
 }
 
 static bnb_status BNB_CALL gaudi_device_count(int32_t* out_count) {
