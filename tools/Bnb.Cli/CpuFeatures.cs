@@ -51,7 +51,8 @@ internal static class CpuFeatures
             new("AVX", Bit(ecx1, 28), Avx.IsSupported),
             new("AVX2", Bit(ebx7, 5), Avx2.IsSupported),
             new("FMA", Bit(ecx1, 12), Fma.IsSupported),
-            new("F16C", Bit(ecx1, 29), null),
+            // No .NET API for F16C: its VEX encodings need the same OS-saved YMM state as AVX.
+            new("F16C", Bit(ecx1, 29), Bit(ecx1, 29) && Avx.IsSupported),
             new("AVX-512F", Bit(ebx7, 16), Avx512F.IsSupported),
             new("AVX-512BW", Bit(ebx7, 30), Avx512BW.IsSupported),
             new("AVX-512VL", Bit(ebx7, 31), Avx512F.VL.IsSupported),
