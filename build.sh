@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# No MSBuild/compiler server processes left running after the build (CI waits for nothing it did not start).
+export MSBUILDDISABLENODEREUSE=1 UseSharedCompilation=false
 
 target=test
 if [[ $# -gt 0 && $1 != -* ]]; then
