@@ -4,6 +4,7 @@
 #define BNB_CPU_RUNTIME_H
 
 #include "bnb_common.h"
+#include "thread_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,8 +25,14 @@ extern "C" {
 
 struct bnb_context {
     bnb_context_common common; /* must stay first: shared validation reads it */
-    bnb_stream* stream;        /* informational on CPU: every op runs synchronously on the caller's thread */
+    bnb_stream* stream;        /* informational on CPU: every op completes before it returns */
+    bnb_thread_pool* pool;     /* NULL when the backend runs single-threaded (bnb_cpu_ref) or num_threads == 1 */
+    uint64_t features;         /* BNB_CPU_FEATURE_* of this machine, for run-time sub-dispatch (VNNI, BF16, …) */
 };
+
+/* Set by each CPU backend: 1 if its ops use the context's thread pool (SIMD variants), 0 for the reference, which
+ * then never starts threads whatever num_threads says. */
+extern const int bnb_cpu_backend_uses_threads;
 
 uint64_t bnb_cpu_features(void);
 

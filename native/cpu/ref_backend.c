@@ -6,6 +6,8 @@
 #include "cpu_runtime.h"
 
 const char bnb_backend_name[] = "cpu_ref";
+/* The oracle stays single-threaded: it never starts threads, whatever num_threads says. */
+const int bnb_cpu_backend_uses_threads = 0;
 
 /* The reference runs everywhere but should lose to any variant built for the machine's ISA. */
 #define CPU_REF_PROBE_SCORE 1
