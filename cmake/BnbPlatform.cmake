@@ -28,3 +28,13 @@ set(BNB_OUTPUT_DIR "${PROJECT_SOURCE_DIR}/artifacts/native/${BNB_RID}"
 set(CMAKE_RUNTIME_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/bin")
 set(CMAKE_LIBRARY_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/lib")
 set(CMAKE_ARCHIVE_OUTPUT_DIRECTORY "${PROJECT_BINARY_DIR}/lib")
+
+# Target architecture, for ISA variants (x86-64: AVX2/AVX-512 CPU backends; AArch64: NEON).
+string(TOLOWER "${CMAKE_SYSTEM_PROCESSOR}" _bnb_processor)
+set(BNB_ARCH_X86_64 OFF)
+set(BNB_ARCH_AARCH64 OFF)
+if(_bnb_processor MATCHES "^(x86_64|amd64|x64)$")
+  set(BNB_ARCH_X86_64 ON)
+elseif(_bnb_processor MATCHES "^(aarch64|arm64)$")
+  set(BNB_ARCH_AARCH64 ON)
+endif()

@@ -124,9 +124,6 @@ static void host_memory(uint64_t* total, uint64_t* available, int32_t* cores) {
         *total = status.ullTotalPhys;
         *available = status.ullAvailPhys;
     }
-    SYSTEM_INFO info;
-    GetSystemInfo(&info);
-    *cores = (int32_t)info.dwNumberOfProcessors;
 #else
     const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
     if (pages > 0 && page_size > 0) *total = (uint64_t)pages * (uint64_t)page_size;
@@ -134,9 +131,8 @@ static void host_memory(uint64_t* total, uint64_t* available, int32_t* cores) {
     const long free_pages = sysconf(_SC_AVPHYS_PAGES);
     if (free_pages > 0 && page_size > 0) *available = (uint64_t)free_pages * (uint64_t)page_size;
 #endif
-    const long online = sysconf(_SC_NPROCESSORS_ONLN);
-    *cores = online > 0 ? (int32_t)online : 1;
 #endif
+    *cores = bnb_cpu_online_count();
 }
 
 bnb_status BNB_CALL bnb_cpu_device_count(int32_t* out_count) {
@@ -169,11 +165,26 @@ bnb_status BNB_CALL bnb_cpu_device_get_info(int32_t index, bnb_device_info* out)
 bnb_status BNB_CALL bnb_cpu_context_create(const bnb_context_options* options, bnb_context** out_context) {
     BNB_TRY(bnb_check_not_null(op_context_create, "out_context", out_context));
     bnb_context_common common;
+    /* A variant loaded on a CPU without its ISA would fault in its first kernel: refuse here instead. */
+    if (bnb_probe() == 0)
+        return bnb_fail(BNB_ERR_NO_DEVICE, op_context_create,
+                        "this CPU or OS lacks the instruction set this backend was built for (see `bnb info`)");
     BNB_TRY(bnb_context_options_resolve(op_context_create, options, 1, &common));
     bnb_context* context = (bnb_context*)calloc(1, sizeof *context);
     if (context == NULL) return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op_context_create, "cannot allocate a context");
+    if (common.num_threads == 0) common.num_threads = bnb_cpu_online_count();
+    if (bnb_cpu_backend_uses_threads && common.num_threads > 1) {
+        const bnb_status status = bnb_thread_pool_create(op_context_create, common.num_threads, &context->pool);
+        if (status != BNB_OK) {
+            free(context);
+            return status;
+        }
+    } else {
+        common.num_threads = 1; /* the reference runs on the caller's thread only */
+    }
     context->common = common;
     context->stream = NULL;
+    context->features = bnb_cpu_features();
     *out_context = context;
     return BNB_OK;
 }
@@ -182,6 +193,7 @@ bnb_status BNB_CALL bnb_cpu_context_destroy(bnb_context* context) {
     if (context == NULL) return BNB_OK;
     BNB_TRY(bnb_check_context("context_destroy", context, NULL));
     context->common.magic = 0; /* a use after destroy then fails validation instead of reading freed state */
+    bnb_thread_pool_destroy(context->pool);
     free(context);
     return BNB_OK;
 }
