@@ -69,6 +69,33 @@ internal sealed unsafe partial class NativeBackend
         }
     }
 
+    public long WeightPackSize(BnbContextHandle ctx, int format, long n, long k, long blocksize)
+    {
+        nuint bytes = 0;
+        Check(_api->WeightPackSize(Handle(ctx), format, n, k, blocksize, &bytes), "weight_pack_size");
+        return checked((long)bytes);
+    }
+
+    public void WeightPack(BnbContextHandle ctx, int format, TensorRef packed, long n, long k, long blocksize, TensorRef output)
+    {
+        RequireWritable(output, nameof(output));
+        BnbTensor tp, to;
+        fixed (byte* pp = packed, po = output)
+        {
+            Check(_api->WeightPack(Handle(ctx), format, Desc(packed, pp, &tp), n, k, blocksize, Desc(output, po, &to)), "weight_pack");
+        }
+    }
+
+    public void WeightUnpack(BnbContextHandle ctx, int format, TensorRef packed, long n, long k, long blocksize, TensorRef output)
+    {
+        RequireWritable(output, nameof(output));
+        BnbTensor tp, to;
+        fixed (byte* pp = packed, po = output)
+        {
+            Check(_api->WeightUnpack(Handle(ctx), format, Desc(packed, pp, &tp), n, k, blocksize, Desc(output, po, &to)), "weight_unpack");
+        }
+    }
+
     public void Gemm4Bit(BnbContextHandle ctx, bool gemv, TensorRef a, TensorRef w, int weightFormat, in AbsmaxRef absmax, int quantType, long blocksize, TensorRef bias, TensorRef output)
     {
         RequireWritable(output, nameof(output));

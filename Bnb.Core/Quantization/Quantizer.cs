@@ -193,6 +193,52 @@ public sealed partial class Quantizer
     public void Gemm4Bit(TensorRef a, TensorRef weight, QuantState state, TensorRef output, TensorRef bias = default, WeightFormat format = WeightFormat.Standard) =>
         Context.Native.Gemm4Bit(Context.Handle, gemv: false, a, weight, (int)format, state.AbsmaxView, (int)RequireQuantType(state), state.Blocksize, bias, output);
 
+    /// <summary>
+    /// <c>output[M, N] = a[M, K] · dequant(W)[N, K]ᵀ (+ bias)</c> with the absmax given directly (plain or nested), for
+    /// callers that keep their own buffers (engines, benchmarks). Tuned for small M.
+    /// </summary>
+    public void Gemv4Bit(TensorRef a, TensorRef weight, AbsmaxRef absmax, QuantType quantType, int blocksize, TensorRef output, TensorRef bias = default, WeightFormat format = WeightFormat.Standard) =>
+        Context.Native.Gemm4Bit(Context.Handle, gemv: true, a, weight, (int)format, absmax, (int)quantType, blocksize, bias, output);
+
+    /// <summary>As <see cref="Gemv4Bit(TensorRef, TensorRef, AbsmaxRef, QuantType, int, TensorRef, TensorRef, WeightFormat)"/> for any M.</summary>
+    public void Gemm4Bit(TensorRef a, TensorRef weight, AbsmaxRef absmax, QuantType quantType, int blocksize, TensorRef output, TensorRef bias = default, WeightFormat format = WeightFormat.Standard) =>
+        Context.Native.Gemm4Bit(Context.Handle, gemv: false, a, weight, (int)format, absmax, (int)quantType, blocksize, bias, output);
+
+    // ── 4-bit weight layouts ────────────────────────────────────────────────────────────────────────────────
+
+    /// <summary>Bytes a packed W[N, K] needs in <paramref name="format"/> (<c>weight_pack_size</c>).</summary>
+    public long WeightPackSize(WeightFormat format, long n, long k, int blocksize = 64) =>
+        Context.Native.WeightPackSize(Context.Handle, (int)format, n, k, blocksize);
+
+    /// <summary>
+    /// Converts a standard packed W[N, K] (as <see cref="Quantize4Bit(TensorRef, TensorRef, TensorRef, QuantType, int)"/>
+    /// wrote it) into <paramref name="format"/>; <paramref name="output"/> holds <see cref="WeightPackSize"/> bytes.
+    /// <see cref="WeightFormat.Backend"/> is this backend's fastest GEMV/GEMM layout; pass the same format to
+    /// <c>Gemv4Bit</c>/<c>Gemm4Bit</c>. Reversible with <see cref="WeightUnpack(WeightFormat, TensorRef, long, long, int, TensorRef)"/>.
+    /// </summary>
+    public void WeightPack(WeightFormat format, TensorRef packed, long n, long k, int blocksize, TensorRef output) =>
+        Context.Native.WeightPack(Context.Handle, (int)format, packed, n, k, blocksize, output);
+
+    /// <summary>Inverse of <see cref="WeightPack(WeightFormat, TensorRef, long, long, int, TensorRef)"/>: back to the standard layout (<c>(N*K+1)/2</c> bytes).</summary>
+    public void WeightUnpack(WeightFormat format, TensorRef packed, long n, long k, int blocksize, TensorRef output) =>
+        Context.Native.WeightUnpack(Context.Handle, (int)format, packed, n, k, blocksize, output);
+
+    /// <summary>Allocating <see cref="WeightPack(WeightFormat, TensorRef, long, long, int, TensorRef)"/> of a standard packed W[N, K].</summary>
+    public byte[] WeightPack(WeightFormat format, ReadOnlySpan<byte> packed, long n, long k, int blocksize = 64)
+    {
+        var output = new byte[checked((int)WeightPackSize(format, n, k, blocksize))];
+        WeightPack(format, TensorRef.FromReadOnlySpan(packed), n, k, blocksize, TensorRef.FromSpan<byte>(output));
+        return output;
+    }
+
+    /// <summary>Allocating <see cref="WeightUnpack(WeightFormat, TensorRef, long, long, int, TensorRef)"/>: the standard packed W[N, K].</summary>
+    public byte[] WeightUnpack(WeightFormat format, ReadOnlySpan<byte> packed, long n, long k, int blocksize = 64)
+    {
+        var output = new byte[checked((int)((n * k + 1) / 2))];
+        WeightUnpack(format, TensorRef.FromReadOnlySpan(packed), n, k, blocksize, TensorRef.FromSpan<byte>(output));
+        return output;
+    }
+
     /// <summary>Allocating 4-bit matmul: <paramref name="a"/> is [M, K] row-major; the result is [M, N] of the same dtype.</summary>
     public T[] Gemm4Bit<T>(ReadOnlySpan<T> a, int m, ReadOnlySpan<byte> weight, QuantState state, ReadOnlySpan<T> bias = default)
         where T : unmanaged
