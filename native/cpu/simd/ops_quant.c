@@ -2,11 +2,19 @@
  *
  * Every slot validates with the shared validators (same messages as bnb_cpu_ref, nothing written on failure), then
  * splits the blocks over context->pool. Blocks are independent, so the bytes do not depend on the thread count.
- * This first version computes each block with the reference kernels; the vector kernels replace them block by block.
+ *
+ * Exactness: the block kernels evaluate the reference's formulas operation by operation in float32 (one rounding
+ * each, the LUT index with the same fused multiply-add), the code searches return the reference's index exactly
+ * (quant_vec.h), and conversions are exact or RNE as bnb_load_float/bnb_store_float, so codes, nibbles, absmax and
+ * dequantized values are the reference's bytes. The LUT mode needs no table: LUT[i] is by definition the nearest
+ * search at the grid point v_i, which the vector search computes directly from the bin index.
+ *
+ * ISAs without a vector path here (QV_HAVE_VECTOR unset) use the reference block kernels.
  */
 #include "cpu_ops.h"
 
 #include "bnb_quant.h"
+#include "quant_vec.h"
 
 #include <string.h>
 
@@ -21,6 +29,109 @@ static int64_t blocks_per_task(int64_t blocksize) {
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+static size_t elem_size(int32_t dtype) { return dtype == BNB_DTYPE_F32 ? 4 : 2; }
+
+/* ─── block kernels ─────────────────────────────────────────────────────────────────────────────────────── */
+
+/* Scaling of a block (§2.5.2, §2.5.3). */
+enum { SCALE_MUL = 0, SCALE_DIV = 1, SCALE_LUT = 2 };
+
+#if QV_HAVE_VECTOR
+
+/* The last rem < QV_W elements of a run, zero-padded to a full vector (padding never changes a result: |0| adds
+ * nothing to the max, and padded lanes are not stored). */
+static qv_f load_tail(const void* p, int32_t dtype, int64_t rem) {
+    float buf[QV_W];
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, p, (size_t)rem * elem_size(dtype));
+    return qv_load(buf, dtype);
+}
+
+/* max |x| over len elements, NaN ignored (max is exact and order-free, so lanes may run in any order). */
+static float block_absmax(const void* x, int32_t dtype, int64_t len) {
+    const char* p = (const char*)x;
+    const size_t es = elem_size(dtype);
+    qv_f m0 = qv_zero(), m1 = qv_zero();
+    int64_t i = 0;
+    for (; i + 2 * QV_W <= len; i += 2 * QV_W) {
+        m0 = qv_absmax_step(m0, qv_load(p + (size_t)i * es, dtype));
+        m1 = qv_absmax_step(m1, qv_load(p + (size_t)(i + QV_W) * es, dtype));
+    }
+    for (; i + QV_W <= len; i += QV_W) m0 = qv_absmax_step(m0, qv_load(p + (size_t)i * es, dtype));
+    if (i < len) m1 = qv_absmax_step(m1, load_tail(p + (size_t)i * es, dtype, len - i));
+    const float a = qv_hmax(m0), b = qv_hmax(m1);
+    return b > a ? b : a;
+}
+
+/* The value the code search sees for x (k = 1/absmax, the clamped absmax, or 1/absmax for the LUT). */
+static inline qv_f scaled(qv_f x, qv_f k, int mode) {
+    if (mode == SCALE_DIV) return qv_clamp1(qv_div(x, k));
+    const qv_f v = qv_clamp1(qv_mul(x, k));
+    if (mode == SCALE_MUL) return v;
+    /* LUT bin i = (int)fmaf(f32(f32(v + 1) * 0.5), 65535, 0.5) & 0xFFFF, then its grid point
+     * f32(f32(f32(i) + f32(i)) / 65535) - 1 (§2.5.3): LUT[i] is the nearest search there */
+    const qv_f t = qv_mul(qv_add(v, qv_set1(1.0f)), qv_set1(0.5f));
+    const qv_f g = qv_i2f(qv_lut_bin(qv_fma(t, qv_set1(65535.0f), qv_set1(0.5f))));
+    return qv_sub(qv_div(qv_add(g, g), qv_set1(65535.0f)), qv_set1(1.0f));
+}
+
+static void q8_codes(const qv_search8_tab* t, const void* x, int32_t dtype, int64_t len, float k, int mode,
+                     uint8_t* codes) {
+    const char* p = (const char*)x;
+    const size_t es = elem_size(dtype);
+    const qv_f kv = qv_set1(k);
+    int64_t i = 0;
+    for (; i + QV_W <= len; i += QV_W)
+        qv_store_u8(codes + i, qv_search8(t, scaled(qv_load(p + (size_t)i * es, dtype), kv, mode)));
+    if (i < len) {
+        uint8_t tmp[QV_W];
+        qv_store_u8(tmp, qv_search8(t, scaled(load_tail(p + (size_t)i * es, dtype, len - i), kv, mode)));
+        memcpy(codes + i, tmp, (size_t)(len - i));
+    }
+}
+
+/* One 8-bit block in either rounding mode (bnb_ref_quantize_block_lut / _nearest). */
+static void q8_block(const qv_search8_tab* t, int32_t rounding, const void* x, int32_t dtype, int64_t len,
+                     int short_tail, uint8_t* codes, float* absmax) {
+    const float a = block_absmax(x, dtype, len);
+    if (rounding == BNB_ROUND_BNB_CPU_LUT) {
+        *absmax = a;
+        if (a == 0.0f) { /* bitsandbytes writes code 0 for an all-zero block */
+            memset(codes, 0, (size_t)len);
+            return;
+        }
+        q8_codes(t, x, dtype, len, 1.0f / a, SCALE_LUT, codes);
+        return;
+    }
+    const float clamped = a > 1e-38f ? a : 1e-38f; /* a is never NaN */
+    *absmax = short_tail ? clamped : a;
+    if (short_tail) q8_codes(t, x, dtype, len, clamped, SCALE_DIV, codes);
+    else q8_codes(t, x, dtype, len, 1.0f / clamped, SCALE_MUL, codes);
+}
+
+/* One 4-bit block → packed bytes (len even, or odd for the last block: its pad lane holds +0.0, whose code is the
+ * reference's padding nibble). */
+static void q4_block(const qv_search4_tab* t, const void* x, int32_t dtype, int64_t len, int short_tail,
+                     uint8_t* packed, float* absmax) {
+    const char* p = (const char*)x;
+    const size_t es = elem_size(dtype);
+    const float a = block_absmax(x, dtype, len);
+    const float clamped = a > 1e-38f ? a : 1e-38f;
+    *absmax = short_tail ? clamped : a;
+    const int mode = short_tail ? SCALE_DIV : SCALE_MUL;
+    const qv_f kv = qv_set1(short_tail ? clamped : 1.0f / clamped);
+    int64_t i = 0;
+    for (; i + QV_W <= len; i += QV_W)
+        qv_store_nibbles(packed + i / 2, qv_search4(t, scaled(qv_load(p + (size_t)i * es, dtype), kv, mode)));
+    if (i < len) {
+        uint8_t tmp[QV_W / 2];
+        qv_store_nibbles(tmp, qv_search4(t, scaled(load_tail(p + (size_t)i * es, dtype, len - i), kv, mode)));
+        memcpy(packed + i / 2, tmp, (size_t)(len - i + 1) / 2);
+    }
+}
+
+#endif /* QV_HAVE_VECTOR */
+
 /* ─── 8-bit blockwise quantize ──────────────────────────────────────────────────────────────────────────── */
 
 typedef struct q8_job {
@@ -29,27 +140,35 @@ typedef struct q8_job {
     int64_t n, blocksize, blocks, per_task;
     int32_t rounding;
     const float* mid;
+#if QV_HAVE_VECTOR
+    qv_search8_tab tab;
+#endif
     uint8_t* codes;
     float* absmax;
 } q8_job;
 
-static void q8_block(const q8_job* j, int64_t b) {
-    float buffer[BNB_MAX_BLOCKSIZE];
-    const int64_t start = b * j->blocksize;
-    const int64_t len = min64(j->n - start, j->blocksize);
-    const float* x = (const float*)j->A + start;
-    if (j->A_dtype != BNB_DTYPE_F32) {
-        for (int64_t i = 0; i < len; ++i) buffer[i] = bnb_load_float(j->A, j->A_dtype, start + i);
-        x = buffer;
-    }
-    if (j->rounding == BNB_ROUND_BNB_CPU_LUT) bnb_ref_quantize_block_lut(x, len, j->mid, j->codes + start, j->absmax + b);
-    else bnb_ref_quantize_block_nearest(x, len, len < j->blocksize, j->mid, j->codes + start, j->absmax + b);
-}
-
 static void q8_task(void* arg, int64_t t) {
     const q8_job* j = (const q8_job*)arg;
     const int64_t end = min64(j->blocks, (t + 1) * j->per_task);
-    for (int64_t b = t * j->per_task; b < end; ++b) q8_block(j, b);
+    for (int64_t b = t * j->per_task; b < end; ++b) {
+        const int64_t start = b * j->blocksize;
+        const int64_t len = min64(j->n - start, j->blocksize);
+#if QV_HAVE_VECTOR
+        q8_block(&j->tab, j->rounding, (const char*)j->A + (size_t)start * elem_size(j->A_dtype), j->A_dtype, len,
+                 len < j->blocksize, j->codes + start, j->absmax + b);
+#else
+        float buffer[BNB_MAX_BLOCKSIZE];
+        const float* x = (const float*)j->A + start;
+        if (j->A_dtype != BNB_DTYPE_F32) {
+            for (int64_t i = 0; i < len; ++i) buffer[i] = bnb_load_float(j->A, j->A_dtype, start + i);
+            x = buffer;
+        }
+        if (j->rounding == BNB_ROUND_BNB_CPU_LUT)
+            bnb_ref_quantize_block_lut(x, len, j->mid, j->codes + start, j->absmax + b);
+        else
+            bnb_ref_quantize_block_nearest(x, len, len < j->blocksize, j->mid, j->codes + start, j->absmax + b);
+#endif
+    }
 }
 
 bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_tensor* A, const bnb_tensor* code,
@@ -60,30 +179,99 @@ bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_t
                                             out_absmax, &a));
     float mid[BNB_CODE8_SIZE - 1];
     bnb_ref_code_midpoints(a.code, BNB_CODE8_SIZE, mid);
-    q8_job j = {a.A, a.A_dtype, a.n, a.blocksize, a.blocks, blocks_per_task(a.blocksize), a.rounding, mid,
-                a.out_codes, a.out_absmax};
+    q8_job j;
+    memset(&j, 0, sizeof j);
+    j.A = a.A;
+    j.A_dtype = a.A_dtype;
+    j.n = a.n;
+    j.blocksize = a.blocksize;
+    j.blocks = a.blocks;
+    j.per_task = blocks_per_task(a.blocksize);
+    j.rounding = a.rounding;
+    j.mid = mid;
+#if QV_HAVE_VECTOR
+    qv_mid8 m;
+    qv_mid8_init(mid, &m);
+    qv_search8_init(&m, &j.tab);
+#endif
+    j.codes = a.out_codes;
+    j.absmax = a.out_absmax;
     bnb_parallel_for(context->pool, bnb_ceil_div(a.blocks, j.per_task), q8_task, &j);
     return BNB_OK;
 }
 
-/* ─── 8-bit blockwise dequantize ────────────────────────────────────────────────────────────────────────── */
+/* ─── dequantize (8-bit and 4-bit) ──────────────────────────────────────────────────────────────────────── */
 
-typedef struct dq8_job {
-    const uint8_t* codes;
+typedef struct dq_job {
+    int bits;                /* 8 or 4 */
+    const uint8_t* src;      /* codes or packed nibbles */
     const bnb_scales* scales;
-    const float* code;
+    const float* table;      /* 256 or 16 values */
     int64_t n, blocksize, blocks, per_task;
     void* out;
     int32_t out_dtype;
-} dq8_job;
+} dq_job;
 
-static void dq8_task(void* arg, int64_t t) {
-    const dq8_job* j = (const dq8_job*)arg;
-    const int64_t end = min64(j->n, min64(j->blocks, (t + 1) * j->per_task) * j->blocksize);
-    for (int64_t i = t * j->per_task * j->blocksize; i < end; ++i) {
-        const float v = j->code[j->codes[i]] * bnb_scale_at(j->scales, i / j->blocksize);
-        bnb_store_float(j->out, j->out_dtype, i, v);
+static void dq_task(void* arg, int64_t t) {
+    const dq_job* j = (const dq_job*)arg;
+    const int64_t end = min64(j->blocks, (t + 1) * j->per_task);
+#if QV_HAVE_VECTOR
+    const size_t es = elem_size(j->out_dtype);
+    char* out = (char*)j->out;
+    qv_dq8_tab t8 = {j->table};
+    qv_dq4_tab t4;
+    qv_dq4_init(j->table, &t4); /* also harmless for 8-bit: the 256-entry table has 16 to read */
+    for (int64_t b = t * j->per_task; b < end; ++b) {
+        /* out = f32(code * absmax): one exact product per element, then the store's RNE */
+        const qv_f scale = qv_set1(bnb_scale_at(j->scales, b));
+        const int64_t start = b * j->blocksize; /* a multiple of QV_W: vectors never straddle blocks */
+        const int64_t len = min64(j->n - start, j->blocksize);
+        int64_t i = 0;
+        if (j->bits == 8) {
+            for (; i + QV_W <= len; i += QV_W)
+                qv_store(out + (size_t)(start + i) * es, j->out_dtype,
+                         qv_mul(qv_dequant8(&t8, j->src + start + i), scale));
+        } else {
+            for (; i + QV_W <= len; i += QV_W)
+                qv_store(out + (size_t)(start + i) * es, j->out_dtype,
+                         qv_mul(qv_dequant4(&t4, j->src + (start + i) / 2), scale));
+        }
+        if (i < len) { /* the short end of the last block: through zero-padded buffers */
+            uint8_t in[QV_W];
+            float tmp[QV_W];
+            const int64_t rem = len - i;
+            memset(in, 0, sizeof in);
+            if (j->bits == 8) memcpy(in, j->src + start + i, (size_t)rem);
+            else memcpy(in, j->src + (start + i) / 2, (size_t)(rem + 1) / 2);
+            const qv_f v = j->bits == 8 ? qv_dequant8(&t8, in) : qv_dequant4(&t4, in);
+            qv_store(tmp, j->out_dtype, qv_mul(v, scale));
+            memcpy(out + (size_t)(start + i) * es, tmp, (size_t)rem * es);
+        }
     }
+#else
+    const int64_t stop = min64(j->n, end * j->blocksize);
+    for (int64_t i = t * j->per_task * j->blocksize; i < stop; ++i) {
+        const uint8_t c = j->bits == 8 ? j->src[i] : bnb_nibble_standard(j->src, i);
+        bnb_store_float(j->out, j->out_dtype, i, j->table[c] * bnb_scale_at(j->scales, i / j->blocksize));
+    }
+#endif
+}
+
+static void run_dequant(bnb_context* context, int bits, const uint8_t* src, const bnb_scales* scales,
+                        const float* table, int64_t n, int64_t blocksize, void* out, int32_t out_dtype) {
+    dq_job j;
+    memset(&j, 0, sizeof j);
+    j.bits = bits;
+    j.src = src;
+    j.scales = scales;
+    j.table = table;
+    j.n = n;
+    j.blocksize = blocksize;
+    j.blocks = bnb_ceil_div(n, blocksize);
+    j.per_task = blocks_per_task(blocksize);
+    j.out = out;
+    j.out_dtype = out_dtype;
+    bnb_parallel_for(context->pool, bnb_ceil_div(j.blocks, j.per_task), dq_task, &j);
 }
 
 bnb_status BNB_CALL bnb_cpu_dequantize_blockwise(bnb_context* context, const bnb_tensor* codes,
@@ -92,15 +280,23 @@ bnb_status BNB_CALL bnb_cpu_dequantize_blockwise(bnb_context* context, const bnb
     bnb_dequantize_blockwise_args a;
     BNB_TRY(bnb_validate_dequantize_blockwise("dequantize_blockwise", context, codes, absmax, code, blocksize, out,
                                               &a));
-    const int64_t blocks = bnb_ceil_div(a.n, a.blocksize);
-    dq8_job j = {a.codes, &a.scales, a.code, a.n, a.blocksize, blocks, blocks_per_task(a.blocksize), a.out,
-                 a.out_dtype};
-    bnb_parallel_for(context->pool, bnb_ceil_div(blocks, j.per_task), dq8_task, &j);
+    run_dequant(context, 8, a.codes, &a.scales, a.code, a.n, a.blocksize, a.out, a.out_dtype);
+    return BNB_OK;
+}
+
+bnb_status BNB_CALL bnb_cpu_dequantize_4bit(bnb_context* context, const bnb_tensor* packed, const bnb_absmax* absmax,
+                                            int32_t quant_type, int64_t blocksize, bnb_tensor* out) {
+    bnb_dequantize_4bit_args a;
+    BNB_TRY(bnb_validate_dequantize_4bit("dequantize_4bit", context, packed, absmax, quant_type, blocksize, out, &a));
+    run_dequant(context, 4, a.packed, &a.scales, bnb_table_4bit(a.quant_type), a.n, a.blocksize, a.out,
+                a.out_dtype);
     return BNB_OK;
 }
 
 /* ─── nested absmax ─────────────────────────────────────────────────────────────────────────────────────── */
 
+/* Serial: the input is one float per block of the weights (tiny), and the mean must be the reference's
+ * left-to-right double sum bit for bit. */
 bnb_status BNB_CALL bnb_cpu_quantize_absmax_nested(bnb_context* context, const bnb_tensor* absmax,
                                                    const bnb_tensor* code, int64_t nested_blocksize, int32_t rounding,
                                                    const float* offset_in, bnb_tensor* out_codes,
@@ -111,23 +307,33 @@ bnb_status BNB_CALL bnb_cpu_quantize_absmax_nested(bnb_context* context, const b
     if (a.n == 0) return BNB_OK;
     float offset = a.offset_in;
     if (!a.has_offset) {
-        /* the reference's serial double sum, in the same order: the offset must be bit-identical */
         double sum = 0.0;
         for (int64_t i = 0; i < a.n; ++i) sum += (double)a.absmax[i];
         offset = (float)(sum / (double)a.n);
     }
     float mid[BNB_CODE8_SIZE - 1];
     bnb_ref_code_midpoints(a.code, BNB_CODE8_SIZE, mid);
-    float centered[BNB_MAX_BLOCKSIZE];
+#if QV_HAVE_VECTOR
+    qv_mid8 m;
+    qv_search8_tab tab;
+    qv_mid8_init(mid, &m);
+    qv_search8_init(&m, &tab);
+#endif
+    float centered[BNB_MAX_BLOCKSIZE]; /* f32(absmax - offset) of one nested block */
     for (int64_t b = 0; b < a.nested_blocks; ++b) {
         const int64_t start = b * a.nested_blocksize;
         const int64_t len = min64(a.n - start, a.nested_blocksize);
         for (int64_t i = 0; i < len; ++i) centered[i] = a.absmax[start + i] - offset;
+#if QV_HAVE_VECTOR
+        q8_block(&tab, a.rounding, centered, BNB_DTYPE_F32, len, len < a.nested_blocksize, a.out_codes + start,
+                 a.out_nested_absmax + b);
+#else
         if (a.rounding == BNB_ROUND_BNB_CPU_LUT)
             bnb_ref_quantize_block_lut(centered, len, mid, a.out_codes + start, a.out_nested_absmax + b);
         else
             bnb_ref_quantize_block_nearest(centered, len, len < a.nested_blocksize, mid, a.out_codes + start,
                                            a.out_nested_absmax + b);
+#endif
     }
     *a.out_offset = offset;
     return BNB_OK;
@@ -140,24 +346,31 @@ typedef struct q4_job {
     int32_t A_dtype;
     int64_t n, blocksize, blocks, per_task;
     const bnb_4bit_map* map;
-    uint8_t pad;
+#if QV_HAVE_VECTOR
+    qv_search4_tab tab;
+#endif
     uint8_t* packed;
     float* absmax;
 } q4_job;
 
 static void q4_task(void* arg, int64_t t) {
     const q4_job* j = (const q4_job*)arg;
-    float x[BNB_MAX_BLOCKSIZE];
-    uint8_t codes[BNB_MAX_BLOCKSIZE + 1];
     const int64_t end = min64(j->blocks, (t + 1) * j->per_task);
     for (int64_t b = t * j->per_task; b < end; ++b) {
-        const int64_t start = b * j->blocksize;
+        const int64_t start = b * j->blocksize; /* even: blocksize is a power of two >= 32 */
         const int64_t len = min64(j->n - start, j->blocksize);
+#if QV_HAVE_VECTOR
+        q4_block(&j->tab, (const char*)j->A + (size_t)start * elem_size(j->A_dtype), j->A_dtype, len,
+                 len < j->blocksize, j->packed + start / 2, j->absmax + b);
+#else
+        float x[BNB_MAX_BLOCKSIZE];
+        uint8_t codes[BNB_MAX_BLOCKSIZE + 1];
         for (int64_t i = 0; i < len; ++i) x[i] = bnb_load_float(j->A, j->A_dtype, start + i);
         bnb_ref_quantize_block_4bit(x, len, len < j->blocksize, j->map, codes, j->absmax + b);
-        codes[len] = j->pad; /* odd n: the last byte's low nibble is the code of a padded 0.0 */
+        codes[len] = bnb_ref_4bit_code(j->map, 0.0f); /* odd n: the padded 0.0 */
         uint8_t* bytes = j->packed + start / 2;
         for (int64_t i = 0; i < len; i += 2) bytes[i / 2] = (uint8_t)((codes[i] << 4) | codes[i + 1]);
+#endif
     }
 }
 
@@ -168,39 +381,22 @@ bnb_status BNB_CALL bnb_cpu_quantize_4bit(bnb_context* context, const bnb_tensor
                                        &a));
     bnb_4bit_map map;
     bnb_ref_4bit_map_init(a.quant_type, &map);
-    q4_job j = {a.A, a.A_dtype, a.n, a.blocksize, a.blocks, blocks_per_task(a.blocksize), &map,
-                bnb_ref_4bit_code(&map, 0.0f), a.out_packed, a.out_absmax};
+    q4_job j;
+    memset(&j, 0, sizeof j);
+    j.A = a.A;
+    j.A_dtype = a.A_dtype;
+    j.n = a.n;
+    j.blocksize = a.blocksize;
+    j.blocks = a.blocks;
+    j.per_task = blocks_per_task(a.blocksize);
+    j.map = &map;
+#if QV_HAVE_VECTOR
+    qv_map4 m;
+    qv_map4_init(&map, &m);
+    qv_search4_init(&m, &j.tab);
+#endif
+    j.packed = a.out_packed;
+    j.absmax = a.out_absmax;
     bnb_parallel_for(context->pool, bnb_ceil_div(a.blocks, j.per_task), q4_task, &j);
-    return BNB_OK;
-}
-
-/* ─── 4-bit dequantize ──────────────────────────────────────────────────────────────────────────────────── */
-
-typedef struct dq4_job {
-    const uint8_t* packed;
-    const bnb_scales* scales;
-    const float* table;
-    int64_t n, blocksize, blocks, per_task;
-    void* out;
-    int32_t out_dtype;
-} dq4_job;
-
-static void dq4_task(void* arg, int64_t t) {
-    const dq4_job* j = (const dq4_job*)arg;
-    const int64_t end = min64(j->n, min64(j->blocks, (t + 1) * j->per_task) * j->blocksize);
-    for (int64_t i = t * j->per_task * j->blocksize; i < end; ++i) {
-        const float v = j->table[bnb_nibble_standard(j->packed, i)] * bnb_scale_at(j->scales, i / j->blocksize);
-        bnb_store_float(j->out, j->out_dtype, i, v);
-    }
-}
-
-bnb_status BNB_CALL bnb_cpu_dequantize_4bit(bnb_context* context, const bnb_tensor* packed, const bnb_absmax* absmax,
-                                            int32_t quant_type, int64_t blocksize, bnb_tensor* out) {
-    bnb_dequantize_4bit_args a;
-    BNB_TRY(bnb_validate_dequantize_4bit("dequantize_4bit", context, packed, absmax, quant_type, blocksize, out, &a));
-    const int64_t blocks = bnb_ceil_div(a.n, a.blocksize);
-    dq4_job j = {a.packed, &a.scales, bnb_table_4bit(a.quant_type), a.n, a.blocksize, blocks,
-                 blocks_per_task(a.blocksize), a.out, a.out_dtype};
-    bnb_parallel_for(context->pool, bnb_ceil_div(blocks, j.per_task), dq4_task, &j);
     return BNB_OK;
 }
