@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Bnb.Cli;
+using Bnb.Cli.Bench;
 
 var libraries = new Option<string[]>("--library", "-l")
 {
@@ -24,7 +25,47 @@ demo.Options.Add(seed);
 demo.Options.Add(libraries);
 demo.SetAction(r => DemoCommand.Run(r.GetValue(rows), r.GetValue(cols), r.GetValue(seed), r.GetValue(libraries) ?? []));
 
+var op = new Argument<string>("op")
+{
+    Description = "gemv | gemm | quantize | dequantize | int8-matmul | stream (read bandwidth) | suite (the benchmarks/README.md set)",
+};
+op.AcceptOnlyFromAmong(BenchCommand.Ops);
+var backendOpt = new Option<string>("--backend", "-b") { Description = "Backend name(s) (comma-separated), best (the runtime's default) or all", DefaultValueFactory = _ => "best" };
+var threadsOpt = new Option<string>("--threads", "-t") { Description = "Context thread count(s), e.g. 1 or 1,2 (default: all logical CPUs)", DefaultValueFactory = _ => Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+var mOpt = new Option<long?>("--m") { Description = "Rows of A (gemv default 1, gemm/int8-matmul 512)" };
+var kOpt = new Option<long?>("--k") { Description = "Inner dimension (gemv 8192, gemm/int8-matmul 4096; int8 quantize: columns)" };
+var nOpt = new Option<long?>("--n") { Description = "Output features (gemv 16384, gemm/int8-matmul 4096); quantize/dequantize: element count (default 64M)" };
+var quantOpt = new Option<string?>("--quant", "-q") { Description = "nf4 | fp4 (4-bit ops), q8 (8-bit blockwise) or int8 (LLM.int8 row-wise) for quantize/dequantize" };
+quantOpt.AcceptOnlyFromAmong("nf4", "fp4", "int8", "q8");
+var dtypeOpt = new Option<string>("--dtype", "-d") { Description = "Activation / float input-output dtype: f32 | f16 | bf16", DefaultValueFactory = _ => "bf16" };
+dtypeOpt.AcceptOnlyFromAmong("f32", "f16", "bf16");
+var blocksizeOpt = new Option<int?>("--blocksize") { Description = "Quantization blocksize (default 64 for 4-bit, 4096 for q8)" };
+var packedOpt = new Option<bool>("--packed") { Description = "gemv/gemm: weights in the backend's weight_pack layout (BNB_WEIGHT_BACKEND)" };
+var hotOpt = new Option<bool>("--hot") { Description = "gemv: do not rotate weight copies (weights may stay in cache)" };
+var roundingOpt = new Option<string>("--rounding") { Description = "q8 quantize rounding: nearest | lut", DefaultValueFactory = _ => "nearest" };
+roundingOpt.AcceptOnlyFromAmong("nearest", "lut");
+var repeatOpt = new Option<int>("--repeat", "-r") { Description = "Timed runs per measurement (median reported)", DefaultValueFactory = _ => 10 };
+var warmupOpt = new Option<int>("--warmup", "-w") { Description = "Untimed runs before timing", DefaultValueFactory = _ => 2 };
+var maxSecondsOpt = new Option<double>("--max-seconds") { Description = "Stop repeating a measurement after this many timed seconds (at least 3 runs)", DefaultValueFactory = _ => 10 };
+var benchJson = new Option<bool>("--json") { Description = "Print exactly one JSON array on stdout (one object per measurement), no progress" };
+var markdownOpt = new Option<bool>("--markdown") { Description = "Print a Markdown table (suite: the README report with targets and peers)" };
+var plotOpt = new Option<string?>("--plot") { Description = "Write a bar chart (GB/s or GFLOP/s per backend) to this PNG file" };
+var jsonOutOpt = new Option<string?>("--json-out") { Description = "Also write the JSON array to this file" };
+var bench = new Command("bench", "Time ops side by side on the loaded backends (median of repeated runs after warm-up)");
+bench.Arguments.Add(op);
+foreach (Option o in new Option[] { backendOpt, threadsOpt, mOpt, kOpt, nOpt, quantOpt, dtypeOpt, blocksizeOpt, packedOpt, hotOpt, roundingOpt, repeatOpt, warmupOpt, maxSecondsOpt, benchJson, markdownOpt, plotOpt, jsonOutOpt, libraries })
+{
+    bench.Options.Add(o);
+}
+
+bench.SetAction(r => BenchCommand.Run(new BenchArgs(
+    r.GetValue(op)!, r.GetValue(backendOpt)!, r.GetValue(threadsOpt)!, r.GetValue(mOpt), r.GetValue(kOpt), r.GetValue(nOpt), r.GetValue(quantOpt),
+    r.GetValue(dtypeOpt)!, r.GetValue(blocksizeOpt), r.GetValue(packedOpt), r.GetValue(hotOpt), r.GetValue(roundingOpt)!, r.GetValue(repeatOpt),
+    r.GetValue(warmupOpt), r.GetValue(maxSecondsOpt), r.GetValue(benchJson), r.GetValue(markdownOpt), r.GetValue(plotOpt), r.GetValue(jsonOutOpt),
+    r.GetValue(libraries) ?? [])));
+
 var root = new RootCommand("bnb — k-bit quantization backends (bitsandbytes numerics) behind one C ABI");
 root.Subcommands.Add(info);
 root.Subcommands.Add(demo);
+root.Subcommands.Add(bench);
 return root.Parse(args).Invoke();
