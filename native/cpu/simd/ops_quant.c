@@ -31,6 +31,48 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 static size_t elem_size(int32_t dtype) { return dtype == BNB_DTYPE_F32 ? 4 : 2; }
 
+/* ─── NaN/Inf policy ─────────────────────────────────────────────────────────────────────────────────────── */
+
+/* The shared validators scan inputs for NaN/Inf one scalar at a time, which would cost more than the op itself.
+ * The slots validate against a copy of the context that says PROPAGATE (every other check, in the same order, same
+ * messages), then, under BNB_NONFINITE_ERROR, scan with the vector kernel over the pool before anything is written;
+ * only when that finds something does bnb_check_finite run, to produce the reference's message (first bad index). */
+static bnb_context* propagate_view(bnb_context* context, bnb_context* copy) {
+    if (context == NULL) return NULL;
+    *copy = *context; /* a dead context stays dead: its magic is copied too */
+    copy->common.nonfinite_policy = BNB_NONFINITE_PROPAGATE;
+    return copy;
+}
+
+typedef struct finite_job {
+    const char* data;
+    int32_t dtype;
+    int64_t n, per_task;
+    int32_t* bad; /* one flag per task: no shared writes */
+} finite_job;
+
+static void finite_task(void* arg, int64_t t) {
+    const finite_job* j = (const finite_job*)arg;
+    const int64_t start = t * j->per_task;
+    const int64_t len = j->n - start < j->per_task ? j->n - start : j->per_task;
+    j->bad[t] = qv_any_nonfinite(j->data + (size_t)start * (j->dtype == BNB_DTYPE_F32 ? 4 : 2), j->dtype, len);
+}
+
+static bnb_status check_finite(const char* op, const char* arg, bnb_context* context, const void* data,
+                               int32_t dtype, int64_t n) {
+    if (context->common.nonfinite_policy == BNB_NONFINITE_PROPAGATE || n == 0) return BNB_OK;
+    enum { MAX_TASKS = 256 };
+    int32_t bad[MAX_TASKS];
+    finite_job j = {(const char*)data, dtype, n, 0, bad};
+    j.per_task = (n + MAX_TASKS - 1) / MAX_TASKS;
+    if (j.per_task < ((int64_t)1 << 16)) j.per_task = (int64_t)1 << 16;
+    const int64_t tasks = (n + j.per_task - 1) / j.per_task;
+    bnb_parallel_for(context->pool, tasks, finite_task, &j);
+    for (int64_t t = 0; t < tasks; ++t)
+        if (bad[t]) return bnb_check_finite(op, arg, &context->common, data, dtype, n);
+    return BNB_OK;
+}
+
 /* ─── block kernels ─────────────────────────────────────────────────────────────────────────────────────── */
 
 /* Scaling of a block (§2.5.2, §2.5.3). */
@@ -175,8 +217,10 @@ bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_t
                                                int64_t blocksize, int32_t rounding, bnb_tensor* out_codes,
                                                bnb_tensor* out_absmax) {
     bnb_quantize_blockwise_args a;
-    BNB_TRY(bnb_validate_quantize_blockwise("quantize_blockwise", context, A, code, blocksize, rounding, out_codes,
-                                            out_absmax, &a));
+    bnb_context view;
+    BNB_TRY(bnb_validate_quantize_blockwise("quantize_blockwise", propagate_view(context, &view), A, code, blocksize,
+                                            rounding, out_codes, out_absmax, &a));
+    BNB_TRY(check_finite("quantize_blockwise", "A", context, a.A, a.A_dtype, a.n));
     float mid[BNB_CODE8_SIZE - 1];
     bnb_ref_code_midpoints(a.code, BNB_CODE8_SIZE, mid);
     q8_job j;
@@ -302,8 +346,13 @@ bnb_status BNB_CALL bnb_cpu_quantize_absmax_nested(bnb_context* context, const b
                                                    const float* offset_in, bnb_tensor* out_codes,
                                                    bnb_tensor* out_nested_absmax, float* out_offset) {
     bnb_quantize_absmax_nested_args a;
-    BNB_TRY(bnb_validate_quantize_absmax_nested("quantize_absmax_nested", context, absmax, code, nested_blocksize,
-                                                rounding, offset_in, out_codes, out_nested_absmax, out_offset, &a));
+    bnb_context view;
+    BNB_TRY(bnb_validate_quantize_absmax_nested("quantize_absmax_nested", propagate_view(context, &view), absmax, code,
+                                                nested_blocksize, rounding, offset_in, out_codes, out_nested_absmax,
+                                                out_offset, &a));
+    BNB_TRY(check_finite("quantize_absmax_nested", "absmax", context, a.absmax, BNB_DTYPE_F32, a.n));
+    if (a.has_offset)
+        BNB_TRY(check_finite("quantize_absmax_nested", "offset_in", context, offset_in, BNB_DTYPE_F32, 1));
     if (a.n == 0) return BNB_OK;
     float offset = a.offset_in;
     if (!a.has_offset) {
@@ -377,8 +426,10 @@ static void q4_task(void* arg, int64_t t) {
 bnb_status BNB_CALL bnb_cpu_quantize_4bit(bnb_context* context, const bnb_tensor* A, int32_t quant_type,
                                           int64_t blocksize, bnb_tensor* out_packed, bnb_tensor* out_absmax) {
     bnb_quantize_4bit_args a;
-    BNB_TRY(bnb_validate_quantize_4bit("quantize_4bit", context, A, quant_type, blocksize, out_packed, out_absmax,
-                                       &a));
+    bnb_context view;
+    BNB_TRY(bnb_validate_quantize_4bit("quantize_4bit", propagate_view(context, &view), A, quant_type, blocksize,
+                                       out_packed, out_absmax, &a));
+    BNB_TRY(check_finite("quantize_4bit", "A", context, a.A, a.A_dtype, a.n));
     bnb_4bit_map map;
     bnb_ref_4bit_map_init(a.quant_type, &map);
     q4_job j;

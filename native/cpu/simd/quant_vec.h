@@ -197,6 +197,36 @@ static inline qv_f qv_dequant4(const qv_dq4_tab* t, const uint8_t* p) {
     return _mm512_permutexvar_ps(e, t->table);
 }
 
+/* Any NaN/Inf among n elements: the magnitude bits reach the exponent-all-ones pattern (unsigned max over lanes). */
+static inline int qv_any_nonfinite(const void* data, int32_t dtype, int64_t n) {
+    const char* p = (const char*)data;
+    int64_t i = 0;
+    if (dtype == BNB_DTYPE_F32) {
+        const __m512i mag = _mm512_set1_epi32(0x7FFFFFFF);
+        __m512i m = _mm512_setzero_si512();
+        for (; i + 16 <= n; i += 16)
+            m = _mm512_max_epu32(m, _mm512_and_si512(_mm512_loadu_si512(p + 4 * i), mag));
+        if (_mm512_cmpge_epu32_mask(m, _mm512_set1_epi32(0x7F800000))) return 1;
+        for (; i < n; ++i) {
+            uint32_t u;
+            memcpy(&u, p + 4 * i, 4);
+            if ((u & 0x7FFFFFFFu) >= 0x7F800000u) return 1;
+        }
+        return 0;
+    }
+    const uint16_t inf = dtype == BNB_DTYPE_F16 ? 0x7C00 : 0x7F80;
+    const __m512i mag = _mm512_set1_epi16(0x7FFF);
+    __m512i m = _mm512_setzero_si512();
+    for (; i + 32 <= n; i += 32) m = _mm512_max_epu16(m, _mm512_and_si512(_mm512_loadu_si512(p + 2 * i), mag));
+    if (_mm512_cmpge_epu16_mask(m, _mm512_set1_epi16((short)inf))) return 1;
+    for (; i < n; ++i) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        if ((h & 0x7FFF) >= inf) return 1;
+    }
+    return 0;
+}
+
 #elif defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 /* ─── AVX2 + FMA + F16C ─────────────────────────────────────────────────────────────────────────────────── */
 #include <immintrin.h>
@@ -334,6 +364,53 @@ static inline qv_f qv_dequant4(const qv_dq4_tab* t, const uint8_t* p) {
     const qv_i e = _mm256_or_si256(_mm256_srli_epi64(b, 4),
                                    _mm256_slli_epi64(_mm256_and_si256(b, _mm256_set1_epi64x(0xF)), 32));
     return qv_lookup16(t->lo, t->hi, e);
+}
+static inline int qv_any_nonfinite(const void* data, int32_t dtype, int64_t n) {
+    const char* p = (const char*)data;
+    int64_t i = 0;
+    if (dtype == BNB_DTYPE_F32) {
+        const __m256i mag = _mm256_set1_epi32(0x7FFFFFFF);
+        __m256i m = _mm256_setzero_si256();
+        for (; i + 8 <= n; i += 8)
+            m = _mm256_max_epu32(m, _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(p + 4 * i)), mag));
+        /* m >= inf  <=>  max(m, inf) == m */
+        const __m256i inf = _mm256_set1_epi32(0x7F800000);
+        if (!_mm256_testz_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(m, inf), m), _mm256_set1_epi32(-1))) return 1;
+        for (; i < n; ++i) {
+            uint32_t u;
+            memcpy(&u, p + 4 * i, 4);
+            if ((u & 0x7FFFFFFFu) >= 0x7F800000u) return 1;
+        }
+        return 0;
+    }
+    const uint16_t inf = dtype == BNB_DTYPE_F16 ? 0x7C00 : 0x7F80;
+    const __m256i mag = _mm256_set1_epi16(0x7FFF);
+    __m256i m = _mm256_setzero_si256();
+    for (; i + 16 <= n; i += 16)
+        m = _mm256_max_epu16(m, _mm256_and_si256(_mm256_loadu_si256((const __m256i*)(p + 2 * i)), mag));
+    const __m256i infv = _mm256_set1_epi16((short)inf);
+    if (!_mm256_testz_si256(_mm256_cmpeq_epi16(_mm256_max_epu16(m, infv), m), _mm256_set1_epi32(-1))) return 1;
+    for (; i < n; ++i) {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        if ((h & 0x7FFF) >= inf) return 1;
+    }
+    return 0;
+}
+#else
+/* Portable scan (NEON builds auto-vectorize the integer max). */
+static inline int qv_any_nonfinite(const void* data, int32_t dtype, int64_t n) {
+    if (dtype == BNB_DTYPE_F32) {
+        const uint32_t* p = (const uint32_t*)data;
+        uint32_t m = 0;
+        for (int64_t i = 0; i < n; ++i) m = (p[i] & 0x7FFFFFFFu) > m ? (p[i] & 0x7FFFFFFFu) : m;
+        return m >= 0x7F800000u;
+    }
+    const uint16_t* p = (const uint16_t*)data;
+    const uint16_t inf = dtype == BNB_DTYPE_F16 ? 0x7C00 : 0x7F80;
+    uint16_t m = 0;
+    for (int64_t i = 0; i < n; ++i) m = (uint16_t)((p[i] & 0x7FFF) > m ? (p[i] & 0x7FFF) : m);
+    return m >= inf;
 }
 #endif
 
