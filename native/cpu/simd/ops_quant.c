@@ -55,7 +55,7 @@ static void finite_task(void* arg, int64_t t) {
     const finite_job* j = (const finite_job*)arg;
     const int64_t start = t * j->per_task;
     const int64_t len = j->n - start < j->per_task ? j->n - start : j->per_task;
-    j->bad[t] = qv_any_nonfinite(j->data + (size_t)start * (j->dtype == BNB_DTYPE_F32 ? 4 : 2), j->dtype, len);
+    j->bad[t] = qv_any_nonfinite(j->data + (size_t)start * elem_size(j->dtype), j->dtype, len);
 }
 
 static bnb_status check_finite(const char* op, const char* arg, bnb_context* context, const void* data,
