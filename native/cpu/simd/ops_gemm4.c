@@ -62,8 +62,9 @@
  * so (word >> 4t) & 15 for the 32 words gives k = 128j + 32t + 0..31 in order: one shift and one 32-entry table
  * lookup (vpermw on the low 5 bits with the 16-entry table duplicated; vpermps on the low 4 bits) decode a vector
  * of 32 (bf16) or 16 (f32) consecutive weights, no unpacking, no activation shuffle. Padding codes are 0 (their
- * activations are zero-padded). The layout needs K % blocksize == 0 so that no absmax block straddles two rows
- * (blocksize >= 32, so one 32-k run always lies in one block); weight_pack rejects other shapes.
+ * activations are zero-padded; an odd N*K keeps the standard pad nibble at (N-1, K)). Any N and K pack; the fast kernels need K % blocksize == 0, so that no absmax
+ * block straddles two rows (blocksize >= 32, so one 32-k run always lies in one block); other shapes run through
+ * the portable decoder.
  * Size: ceil(N/8) * (Kp/128) * 512 bytes. The scales stay in the caller's absmax (the ABI passes them apart);
  * kernels resolve them (plain or nested) once per block into a small per-group table.
  */
@@ -81,13 +82,8 @@ static inline int64_t g4_byte(int64_t Kp, int64_t n, int64_t k, int* shift) {
     return (((n / G4_GROUP) * (Kp / G4_CHUNK) + j) * G4_GROUP + n % G4_GROUP) * G4_CHUNK_BYTES + 2 * i + (t >> 1);
 }
 
-static bnb_status g4_check_shape(const char* op, int64_t N, int64_t K, int64_t blocksize) {
-    if (K % blocksize != 0)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op,
-                        "K = %lld, blocksize = %lld: this backend's BNB_WEIGHT_BACKEND layout needs K %% blocksize == 0 "
-                        "(BNB_WEIGHT_STANDARD takes any shape)",
-                        (long long)K, (long long)blocksize);
-    if ((uint64_t)g4_bytes(N, K) > (uint64_t)SIZE_MAX || N > INT64_MAX / 2 / (g4_kp(K) + 1))
+static bnb_status g4_check_shape(const char* op, int64_t N, int64_t K) {
+    if (N > INT64_MAX / 2 / (g4_kp(K) + G4_CHUNK) || (uint64_t)g4_bytes(N, K) > (uint64_t)SIZE_MAX)
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "N = %lld, K = %lld: the packed size overflows", (long long)N,
                         (long long)K);
     return BNB_OK;
@@ -118,19 +114,33 @@ static void g4_pack_group(void* arg, int64_t g) {
             }
         }
     }
+    /* odd N*K: the standard layout's last low nibble (bitsandbytes' padding code) is kept at (N - 1, K), a padding
+     * slot (K is odd, so K < Kp), for a byte-exact round trip; its activation is zero-padded */
+    const int64_t nk = j->N * K;
+    if ((nk & 1) && g == (j->N - 1) / G4_GROUP) {
+        int s;
+        const int64_t b = g4_byte(Kp, j->N - 1, K, &s);
+        j->dst[b] = (uint8_t)(j->dst[b] | ((j->src[nk / 2] & 15u) << s));
+    }
 }
 
-/* K is even here (K % blocksize == 0), so every row starts on a byte boundary of the standard layout. */
-static void g4_unpack_group(void* arg, int64_t g) {
+/* Unpack: task t writes standard bytes [t * G4_UNPACK_BYTES, ...), each byte from its two elements (any K). */
+#define G4_UNPACK_BYTES 4096
+static void g4_unpack_bytes(void* arg, int64_t task) {
     const g4_pack_job* j = (const g4_pack_job*)arg;
-    const int64_t K = j->K, Kp = j->Kp;
-    for (int64_t n = g * G4_GROUP; n < j->N && n < (g + 1) * G4_GROUP; ++n)
-        for (int64_t k = 0; k < K; k += 2) {
-            int s0, s1;
-            const int64_t b0 = g4_byte(Kp, n, k, &s0), b1 = g4_byte(Kp, n, k + 1, &s1);
-            const unsigned even = (j->src[b0] >> s0) & 15u, odd = (j->src[b1] >> s1) & 15u;
-            j->dst[(n * K + k) / 2] = (uint8_t)((even << 4) | odd);
+    const int64_t K = j->K, Kp = j->Kp, nk = j->N * K;
+    const int64_t i1 = (task + 1) * G4_UNPACK_BYTES < (nk + 1) / 2 ? (task + 1) * G4_UNPACK_BYTES : (nk + 1) / 2;
+    int64_t n = (task * G4_UNPACK_BYTES * 2) / K, k = (task * G4_UNPACK_BYTES * 2) % K;
+    for (int64_t i = task * G4_UNPACK_BYTES; i < i1; ++i) {
+        unsigned byte = 0;
+        for (int h = 0; h < 2; ++h) { /* element 2i (high nibble), then 2i + 1 */
+            int s;
+            const int64_t b = n < j->N ? g4_byte(Kp, n, k, &s) : g4_byte(Kp, j->N - 1, K, &s); /* pad nibble */
+            byte |= ((j->src[b] >> s) & 15u) << (h ? 0 : 4);
+            if (++k == K) k = 0, ++n;
         }
+        j->dst[i] = (uint8_t)byte;
+    }
 }
 
 /* ─── weight layout slots ────────────────────────────────────────────────────────────────────────────────── */
@@ -144,7 +154,7 @@ bnb_status BNB_CALL bnb_cpu_weight_pack_size(bnb_context* context, int32_t forma
         *out_bytes = (size_t)a.bytes;
         return BNB_OK;
     }
-    BNB_TRY(g4_check_shape("weight_pack_size", N, K, blocksize));
+    BNB_TRY(g4_check_shape("weight_pack_size", N, K));
     *out_bytes = (size_t)g4_bytes(N, K);
     return BNB_OK;
 }
@@ -155,7 +165,7 @@ static bnb_status g4_validate_pack(const char* op, bnb_context* context, int unp
     bnb_weight_pack_args r;
     BNB_TRY(bnb_check_context(op, context, NULL));
     BNB_TRY(bnb_validate_weight_layout(op, BNB_WEIGHT_BACKEND, BNB_WEIGHT_STANDARD, N, K, blocksize, &r));
-    BNB_TRY(g4_check_shape(op, N, K, blocksize));
+    BNB_TRY(g4_check_shape(op, N, K));
     const int64_t g4 = g4_bytes(N, K);
     BNB_TRY(bnb_check_input(op, "packed", packed, BNB_DTYPE_BIT(BNB_DTYPE_U8), unpack ? g4 : r.std_bytes, NULL));
     BNB_TRY(bnb_check_output(op, unpack ? "out_standard" : "out_packed", out, BNB_DTYPE_BIT(BNB_DTYPE_U8),
@@ -183,7 +193,7 @@ bnb_status BNB_CALL bnb_cpu_weight_unpack(bnb_context* context, int32_t format, 
     if (format != BNB_WEIGHT_BACKEND)
         return bnb_ref_weight_unpack(context, format, packed, N, K, blocksize, out_standard);
     BNB_TRY(g4_validate_pack("weight_unpack", context, 1, packed, N, K, blocksize, out_standard, &job));
-    bnb_parallel_for(context->pool, bnb_ceil_div(N, G4_GROUP), g4_unpack_group, &job);
+    bnb_parallel_for(context->pool, bnb_ceil_div((N * K + 1) / 2, G4_UNPACK_BYTES), g4_unpack_bytes, &job);
     return BNB_OK;
 }
 
@@ -277,7 +287,7 @@ static void g4_decode_panel_f32(const g4_plan* p, int64_t n0, int64_t nrows, flo
         float* dst = tile + r * Kp;
         if (n >= a->N) {
             memset(dst, 0, (size_t)Kp * sizeof(float));
-        } else if (a->layout == BNB_WEIGHT_BACKEND) {
+        } else if (a->layout == BNB_WEIGHT_BACKEND && nbr > 0) {
             const int64_t nch = Kp / G4_CHUNK;
             const uint8_t* src = a->W + ((n / G4_GROUP) * nch * G4_GROUP + n % G4_GROUP) * G4_CHUNK_BYTES;
             for (int64_t j = 0; j < nch; ++j, src += G4_GROUP * G4_CHUNK_BYTES) {
@@ -346,7 +356,7 @@ G4_BF16_TARGET static void g4_decode_panel_bf16(const g4_plan* p, int64_t n0, in
         uint16_t* dst = tile + r * Kp;
         if (n >= a->N) {
             memset(dst, 0, (size_t)Kp * sizeof(uint16_t));
-        } else if (a->layout == BNB_WEIGHT_BACKEND) {
+        } else if (a->layout == BNB_WEIGHT_BACKEND && nbr > 0) {
             const int64_t nch = Kp / G4_CHUNK;
             const uint8_t* src = a->W + ((n / G4_GROUP) * nch * G4_GROUP + n % G4_GROUP) * G4_CHUNK_BYTES;
             for (int64_t j = 0; j < nch; ++j, src += G4_GROUP * G4_CHUNK_BYTES) {
@@ -761,7 +771,8 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
     }
     p.a = a;
 #if G4_HAVE_BF16
-    p.bf16 = (context->features & BNB_CPU_FEATURE_AVX512BF16) != 0;
+    /* bf16 activations compute in bf16 (vdpbf16ps); f32/f16 activations keep float32 products */
+    p.bf16 = a->A.dtype == BNB_DTYPE_BF16 && (context->features & BNB_CPU_FEATURE_AVX512BF16) != 0;
 #endif
 #if defined(BNB_GEMM4_FORCE_F32) /* test builds: exercise the F32 path on a BF16 machine */
     p.bf16 = 0;
@@ -769,7 +780,8 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
     p.esize = p.bf16 ? 2 : 4;
     p.Kp = g4_kp(a->K);
     while (((int64_t)1 << p.lbs) < a->blocksize) ++p.lbs;
-    const int fused = G4_HAVE_FUSED && a->layout == BNB_WEIGHT_BACKEND && a->M <= G4_FUSED_MAX_M;
+    const int fused = G4_HAVE_FUSED && a->layout == BNB_WEIGHT_BACKEND && a->M <= G4_FUSED_MAX_M &&
+                      a->K % a->blocksize == 0;
     const int64_t threads = bnb_thread_pool_size(context->pool);
     /* panel width: a multiple of 8 (G4 groups) whose tile stays around G4_TILE_TARGET bytes */
     int64_t np = G4_TILE_TARGET / (p.Kp * (int64_t)p.esize) / G4_GROUP * G4_GROUP;
@@ -805,14 +817,14 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
     return BNB_OK;
 }
 
-/* The shared validator checks W against the standard size; the G4 layout is larger and needs K % blocksize == 0. */
+/* The shared validator checks W against the standard size; the G4 layout is larger. */
 static bnb_status g4_validate(const char* op, bnb_context* context, const bnb_tensor* A, const bnb_tensor* W,
                               int32_t weight_format, const bnb_absmax* absmax, int32_t quant_type, int64_t blocksize,
                               const bnb_tensor* bias, bnb_tensor* out, bnb_gemm_4bit_args* r) {
     BNB_TRY(bnb_validate_gemm_4bit(op, context, A, W, weight_format, BNB_WEIGHT_STANDARD, absmax, quant_type,
                                    blocksize, bias, out, r));
     if (weight_format == BNB_WEIGHT_BACKEND) {
-        BNB_TRY(g4_check_shape(op, r->N, r->K, blocksize));
+        BNB_TRY(g4_check_shape(op, r->N, r->K));
         BNB_TRY(bnb_check_input(op, "W", W, BNB_DTYPE_BIT(BNB_DTYPE_U8), g4_bytes(r->N, r->K), NULL));
         r->layout = BNB_WEIGHT_BACKEND;
     }
