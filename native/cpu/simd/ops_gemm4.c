@@ -210,7 +210,7 @@ bnb_status BNB_CALL bnb_cpu_weight_unpack(bnb_context* context, int32_t format, 
 #define G4_NC 4
 #endif
 #define G4_FUSED_MAX_M 4          /* gemv rows decoded straight from the G4 layout */
-#define G4_TILE_TARGET (256 << 10) /* bytes of one dequantized panel (stays in L2) */
+#define G4_TILE_TARGET (512 << 10) /* bytes of one dequantized panel (stays in L2) */
 
 typedef struct g4_plan {
     const bnb_gemm_4bit_args* a;
@@ -224,6 +224,7 @@ typedef struct g4_plan {
     atomic_llong next; /* next panel to claim */
     int64_t rows_per_task;
     int lbs;         /* log2(blocksize) */
+    int64_t panel_bytes; /* scratch of one panel task (64-byte multiple) */
 } g4_plan;
 
 /* Reference weight value of (n, k): f32(table[q] * absmax of its flat block). */
@@ -557,6 +558,127 @@ static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* 
     }
 }
 
+/* ─── AVX-512 gemm: A broadcast, lanes along n ───────────────────────────────────────────────────────────
+ * The panel (up to 64 output columns) is dequantized row by row (16 rows at a time, the decoders above) and
+ * transposed into tile[k][NP] (f32) or tile[k/2][NP] (bf16 pairs as one 32-bit element), so that one vector holds 16
+ * columns: the kernel keeps 6 rows x 4 vectors of outputs in registers, broadcasts A (one f32, or one bf16 pair) and
+ * issues 24 FMA / vdpbf16ps per 4 tile loads + 6 broadcasts. Every output is still one ascending-k sum, so the
+ * order does not depend on the thread count. */
+#define G4_XNP 64 /* max columns per panel (4 vectors) */
+
+/* 16 x 16 transpose of 32-bit elements: dst[c][r] = src[r][c]. */
+G4_INLINE void g4_transpose16(const uint32_t* src, int64_t ls, uint32_t* dst, int64_t ld) {
+    __m512i r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512((const void*)(src + i * ls));
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) { /* r[4i + j], lane L = column 4L + j of rows 4i .. 4i + 3 */
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int j = 0; j < 4; ++j) { /* 4 x 4 transpose of 128-bit lanes */
+        const __m512i x0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44), x1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+        const __m512i y0 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+        const __m512i y1 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+        _mm512_storeu_si512((void*)(dst + (0 + j) * ld), _mm512_shuffle_i32x4(x0, y0, 0x88));
+        _mm512_storeu_si512((void*)(dst + (4 + j) * ld), _mm512_shuffle_i32x4(x0, y0, 0xDD));
+        _mm512_storeu_si512((void*)(dst + (8 + j) * ld), _mm512_shuffle_i32x4(x1, y1, 0x88));
+        _mm512_storeu_si512((void*)(dst + (12 + j) * ld), _mm512_shuffle_i32x4(x1, y1, 0xDD));
+    }
+}
+
+G4_INLINE void g4_store_vec(const bnb_gemm_4bit_args* a, int64_t m, int64_t n0, __m512 v) {
+    float tmp[16];
+    _mm512_storeu_ps(tmp, v);
+    for (int i = 0; i < 16 && n0 + i < a->N; ++i) g4_store(a, m, n0 + i, tmp[i]);
+}
+
+/* out[m0 .. m0+mr, n0 .. n0+16nv] from the transposed f32 tile (L = Kp rows of ld floats). */
+G4_INLINE void g4_nk_f32(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0, const float* tile, int64_t ld) {
+    const int64_t Kp = p->Kp;
+    const float* A = (const float*)p->A + m0 * Kp;
+    __m512 acc[G4_MR][4];
+    for (int m = 0; m < mr; ++m)
+        for (int v = 0; v < nv; ++v) acc[m][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < Kp; ++k) {
+        __m512 b[4];
+        for (int v = 0; v < nv; ++v) b[v] = _mm512_loadu_ps(tile + k * ld + 16 * v);
+        for (int m = 0; m < mr; ++m) {
+            const __m512 x = _mm512_set1_ps(A[m * Kp + k]);
+            for (int v = 0; v < nv; ++v) acc[m][v] = _mm512_fmadd_ps(x, b[v], acc[m][v]);
+        }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int v = 0; v < nv; ++v) g4_store_vec(p->a, m0 + m, n0 + 16 * v, acc[m][v]);
+}
+
+G4_BF16_TARGET G4_INLINE void g4_nk_bf16(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0,
+                                         const uint32_t* tile, int64_t ld) {
+    const int64_t L = p->Kp / 2;
+    const uint32_t* A = (const uint32_t*)(const void*)p->A + m0 * L; /* bf16 pairs */
+    __m512 acc[G4_MR][4];
+    for (int m = 0; m < mr; ++m)
+        for (int v = 0; v < nv; ++v) acc[m][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < L; ++k) {
+        __m512bh b[4];
+        for (int v = 0; v < nv; ++v) b[v] = (__m512bh)_mm512_loadu_si512((const void*)(tile + k * ld + 16 * v));
+        for (int m = 0; m < mr; ++m) {
+            const __m512bh x = (__m512bh)_mm512_set1_epi32((int)A[m * L + k]);
+            for (int v = 0; v < nv; ++v) acc[m][v] = _mm512_dpbf16_ps(acc[m][v], x, b[v]);
+        }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int v = 0; v < nv; ++v) g4_store_vec(p->a, m0 + m, n0 + 16 * v, acc[m][v]);
+}
+
+#define G4_CASE_NV(kernel, mr, nv, ...)                                                                            \
+    switch (nv) {                                                                                                  \
+    case 1: kernel(p, mr, 1, __VA_ARGS__); break;                                                                  \
+    case 2: kernel(p, mr, 2, __VA_ARGS__); break;                                                                  \
+    case 3: kernel(p, mr, 3, __VA_ARGS__); break;                                                                  \
+    default: kernel(p, mr, 4, __VA_ARGS__); break;                                                                 \
+    }
+#define G4_CASE_MR_NV(kernel, mr, nv, ...)                                                                         \
+    switch (mr) {                                                                                                  \
+    case 1: G4_CASE_NV(kernel, 1, nv, __VA_ARGS__) break;                                                          \
+    case 2: G4_CASE_NV(kernel, 2, nv, __VA_ARGS__) break;                                                          \
+    case 3: G4_CASE_NV(kernel, 3, nv, __VA_ARGS__) break;                                                          \
+    case 4: G4_CASE_NV(kernel, 4, nv, __VA_ARGS__) break;                                                          \
+    case 5: G4_CASE_NV(kernel, 5, nv, __VA_ARGS__) break;                                                          \
+    default: G4_CASE_NV(kernel, 6, nv, __VA_ARGS__) break;                                                         \
+    }
+
+static void g4_nk_f32_any(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0, const float* tile, int64_t ld) {
+    G4_CASE_MR_NV(g4_nk_f32, mr, nv, m0, n0, tile, ld)
+}
+G4_BF16_TARGET static void g4_nk_bf16_any(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0,
+                                          const uint32_t* tile, int64_t ld) {
+    G4_CASE_MR_NV(g4_nk_bf16, mr, nv, m0, n0, tile, ld)
+}
+
+/* scratch: tile [L][NP] 32-bit elements, then 16 decoded rows [16][Kp]. */
+static void g4_panel_nk(g4_plan* p, int64_t panel, uint8_t* scratch) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t NP = p->NP, n0 = panel * NP, np = n0 + NP < a->N ? NP : a->N - n0, nv = bnb_ceil_div(np, 16);
+    const int64_t L = p->bf16 ? p->Kp / 2 : p->Kp; /* 32-bit elements per decoded row */
+    uint32_t* tile = (uint32_t*)(void*)scratch;
+    uint8_t* rows = scratch + (size_t)(L * NP) * 4;
+    for (int64_t c0 = 0; c0 < nv * 16; c0 += 16) {
+        if (p->bf16) g4_decode_panel_bf16(p, n0 + c0, 16, (uint16_t*)(void*)rows);
+        else g4_decode_panel_f32(p, n0 + c0, 16, (float*)(void*)rows);
+        for (int64_t l = 0; l < L; l += 16) g4_transpose16((const uint32_t*)(void*)rows + l, L, tile + l * NP + c0, NP);
+    }
+    for (int64_t m0 = 0; m0 < a->M; m0 += G4_MR) {
+        const int mr = (int)(a->M - m0 < G4_MR ? a->M - m0 : G4_MR);
+        if (p->bf16) g4_nk_bf16_any(p, mr, (int)nv, m0, n0, tile, NP);
+        else g4_nk_f32_any(p, mr, (int)nv, m0, n0, (const float*)tile, NP);
+    }
+}
+
 #define G4_HAVE_FUSED 1
 #define G4_HAVE_BF16 1
 
@@ -667,6 +789,7 @@ static void g4_convert_task(void* arg, int64_t task) {
     default: kernel(mr, 4, __VA_ARGS__); break;                                                                    \
     }
 
+#if !defined(G4_AVX512) /* AVX-512 uses g4_panel_nk */
 static void g4_dot_f32_any(int mr, int nc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t Kp,
                            float sums[G4_MR][G4_NC]) {
     switch (mr) {
@@ -726,15 +849,20 @@ static void g4_panel(g4_plan* p, int64_t panel, uint8_t* tile) {
         }
     }
 }
+#endif
 
 /* Task t owns tile t and claims panels until none is left (which thread computes a panel does not matter). */
 static void g4_panel_task(void* arg, int64_t task) {
     g4_plan* p = (g4_plan*)arg;
-    uint8_t* tile = p->tiles + (size_t)task * (size_t)(p->NP * p->Kp) * p->esize;
+    uint8_t* tile = p->tiles + (size_t)task * (size_t)p->panel_bytes;
     for (;;) {
         const int64_t panel = (int64_t)atomic_fetch_add(&p->next, 1);
         if (panel >= p->panels) break;
+#if defined(G4_AVX512)
+        g4_panel_nk(p, panel, tile);
+#else
         g4_panel(p, panel, tile);
+#endif
     }
 }
 
@@ -783,18 +911,28 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
     const int fused = G4_HAVE_FUSED && a->layout == BNB_WEIGHT_BACKEND && a->M <= G4_FUSED_MAX_M &&
                       a->K % a->blocksize == 0;
     const int64_t threads = bnb_thread_pool_size(context->pool);
+#if defined(G4_AVX512)
+    /* panel: 64 columns (16 at smaller tiles) whose transposed tile stays <= G4_TILE_TARGET; + 16 decoded rows */
+    int64_t np = G4_XNP;
+    while (np > 16 && p.Kp * np * (int64_t)p.esize > G4_TILE_TARGET) np /= 2;
+    if (np > bnb_ceil_div(a->N, 16) * 16) np = bnb_ceil_div(a->N, 16) * 16;
+    const int64_t panel_bytes = p.Kp * np * (int64_t)p.esize + 16 * p.Kp * (int64_t)p.esize + 64;
+#else
     /* panel width: a multiple of 8 (G4 groups) whose tile stays around G4_TILE_TARGET bytes */
     int64_t np = G4_TILE_TARGET / (p.Kp * (int64_t)p.esize) / G4_GROUP * G4_GROUP;
     if (np < G4_GROUP) np = G4_GROUP;
     if (np > bnb_ceil_div(a->N, G4_GROUP) * G4_GROUP) np = bnb_ceil_div(a->N, G4_GROUP) * G4_GROUP;
+    const int64_t panel_bytes = np * p.Kp * (int64_t)p.esize + 64;
+#endif
     p.NP = np;
     p.panels = bnb_ceil_div(a->N, np);
+    p.panel_bytes = panel_bytes / 64 * 64;
     const int64_t work = fused ? bnb_ceil_div(bnb_ceil_div(a->N, 8), 4) : p.panels;
     const int64_t tasks = work < threads ? work : threads;
     const size_t a_bytes = (size_t)a->M * (size_t)p.Kp * p.esize;
     /* per task: a dequantized panel, or (fused, nested absmax) the resolved scales of one group */
     const size_t tile_bytes = fused ? (size_t)tasks * (size_t)(a->scales.nested ? a->K / a->blocksize * G4_GROUP * 4 : 0)
-                                    : (size_t)tasks * (size_t)np * (size_t)p.Kp * p.esize;
+                                    : (size_t)tasks * (size_t)panel_bytes;
     void* scratch = malloc(a_bytes + tile_bytes + 128);
     if (scratch == NULL)
         return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op, "cannot allocate %zu bytes of scratch (M = %lld, K = %lld)",
