@@ -894,6 +894,20 @@ void test_weight_pack() {
                 Arr unpacked(BNB_DTYPE_U8, std_bytes, kSentinel);
                 bnb_tensor tu = unpacked.t1();
                 CALL(api->weight_unpack(ctx, fmt, &tp, s.N, s.K, bs, &tu));
+                if (!is_ref && fmt == BNB_WEIGHT_BACKEND && (s.N * s.K) % 2 == 1 && !unpacked.b.empty()) {
+                    // odd N*K: the low nibble of the last byte is padding, not a weight (no op reads it); a layout
+                    // need not keep it. Noted, then compared on the weights only.
+                    uint8_t& last = unpacked.b.back();
+                    const uint8_t want = W.b.back();
+                    if ((last & 0x0F) != (want & 0x0F)) {
+                        Stat& pn = g_stats["weight_pack backend pad nibble not kept (odd N*K)"];
+                        ++pn.skipped;
+                        if (pn.worst_desc.empty())
+                            pn.worst_desc = "e.g. " + g_case_desc + ": pad " + std::to_string(want & 0x0F) + " -> " +
+                                            std::to_string(last & 0x0F);
+                        last = static_cast<uint8_t>((last & 0xF0) | (want & 0x0F));
+                    }
+                }
                 run.outs.push_back(exact("unpacked " + f, unpacked));  // == the standard input on both
                 if (!is_ref && unpacked.b != W.b) {  // say it plainly: the round trip is not the identity
                     int64_t first;
