@@ -15,13 +15,16 @@
  * Work is split by output columns (panels / groups); every output element is reduced in one fixed order by one
  * task, so the bytes do not depend on the thread count or on which thread ran which panel.
  *
- * Numerics (documented bounds for the conformance test, NMSE = sum (x - ref)^2 / sum ref^2 against bnb_cpu_ref on
- * random data, per output tensor; out f16/bf16 add their own rounding on top):
- *   - F32 path (AVX2, AVX-512 without BF16, NEON): weights exactly as the reference, A exact, products fused into
- *     the sum (FMA) and the sum reordered into lanes: NMSE <= 1e-10 (out f32; observed ~1e-14).
- *   - BF16 path (AVX-512 with AVX512_BF16, chosen at run time): A and w rounded to bf16 (RNE), exact products, f32
- *     sums: NMSE <= 1e-4 (observed ~3e-6 for any A dtype).
- *   - out f16 / bf16: add the output rounding, NMSE <= 1e-4 (bf16 out) / 1e-5 (f16 out).
+ * Numerics (bounds for the conformance test; NMSE = sum (x - ref)^2 / sum ref^2 against bnb_cpu_ref, per output):
+ *   - F32 path (f32/f16 activations on every variant; bf16 activations on AVX2, NEON and AVX-512 without
+ *     AVX512_BF16): weights exactly the reference values, A exact, FMA and a lane-split sum: NMSE <= 1e-10 for out
+ *     f32 (observed <= 6e-12 for K <= 8192, i.e. ~u^2 K).
+ *   - BF16 path (bf16 activations with AVX512_BF16, chosen at run time): A is exact, weights rounded to bf16 (gemm:
+ *     bf16(f32(code * absmax)); fused gemv: bf16(code) with the absmax applied in f32 per block), exact products,
+ *     f32 sums. Per element |out - ref| <= 2^-8 * sum_k |a_k w_k| (+ f32 terms), so NMSE <= 3e-5 on random data
+ *     (observed ~2e-6 on long rows); a single output with heavy cancellation can go higher (5e-5 seen, N=1 K=32).
+ *   - out f16 / bf16 add the output rounding (a last-bit flip: 1e-6 / 6.2e-5).
+ *   - Every output is one sum in a fixed order whatever the thread count: identical bytes for 1, 2, 3 … threads.
  */
 #include "bnb_quant.h"
 #include "cpu_ops.h"
@@ -660,6 +663,52 @@ G4_BF16_TARGET static void g4_nk_bf16_any(const g4_plan* p, int mr, int nv, int6
     G4_CASE_MR_NV(g4_nk_bf16, mr, nv, m0, n0, tile, ld)
 }
 
+/* out[0 .. M, n0 .. n0+nrows] for M <= 4 from decoded rows [nrows][Kp] with the lanes-along-k dot kernels. */
+G4_BF16_TARGET static void g4_dot_rows_bf16(const g4_plan* p, int64_t n0, int64_t nrows, const uint16_t* rows) {
+    float sums[G4_MR][G4_NC];
+    const int64_t Kp = p->Kp;
+    const int mr = (int)p->a->M;
+    for (int64_t c0 = 0; c0 < nrows; c0 += G4_NC) {
+        const int nc = (int)(nrows - c0 < G4_NC ? nrows - c0 : G4_NC);
+        const uint16_t* A = (const uint16_t*)(const void*)p->A;
+        const uint16_t* B = rows + c0 * Kp;
+        switch (mr * 8 + nc) {
+#define G4_DR(m, c) case m * 8 + c: g4_dot_bf16(m, c, A, Kp, B, Kp, Kp, sums); break;
+            G4_DR(1, 1) G4_DR(1, 2) G4_DR(1, 3) G4_DR(1, 4) G4_DR(2, 1) G4_DR(2, 2) G4_DR(2, 3) G4_DR(2, 4)
+            G4_DR(3, 1) G4_DR(3, 2) G4_DR(3, 3) G4_DR(3, 4) G4_DR(4, 1) G4_DR(4, 2) G4_DR(4, 3) G4_DR(4, 4)
+#undef G4_DR
+        default: break;
+        }
+        for (int m = 0; m < mr; ++m)
+            for (int c = 0; c < nc; ++c) g4_store(p->a, m, n0 + c0 + c, sums[m][c]);
+    }
+}
+
+static void g4_dot_rows_f32(const g4_plan* p, int64_t n0, int64_t nrows, const float* rows) {
+    float sums[G4_MR][G4_NC];
+    const int64_t Kp = p->Kp;
+    const int mr = (int)p->a->M;
+    for (int64_t c0 = 0; c0 < nrows; c0 += G4_NC) {
+        const int nc = (int)(nrows - c0 < G4_NC ? nrows - c0 : G4_NC);
+        const float* A = (const float*)(const void*)p->A;
+        const float* B = rows + c0 * Kp;
+        switch (mr * 8 + nc) {
+#define G4_DR(m, c) case m * 8 + c: g4_dot_f32(m, c, A, Kp, B, Kp, Kp, sums); break;
+            G4_DR(1, 1) G4_DR(1, 2) G4_DR(1, 3) G4_DR(1, 4) G4_DR(2, 1) G4_DR(2, 2) G4_DR(2, 3) G4_DR(2, 4)
+            G4_DR(3, 1) G4_DR(3, 2) G4_DR(3, 3) G4_DR(3, 4) G4_DR(4, 1) G4_DR(4, 2) G4_DR(4, 3) G4_DR(4, 4)
+#undef G4_DR
+        default: break;
+        }
+        for (int m = 0; m < mr; ++m)
+            for (int c = 0; c < nc; ++c) g4_store(p->a, m, n0 + c0 + c, sums[m][c]);
+    }
+}
+
+static void g4_dot_rows(const g4_plan* p, int64_t n0, int64_t nrows, const uint8_t* rows) {
+    if (p->bf16) g4_dot_rows_bf16(p, n0, nrows, (const uint16_t*)(const void*)rows);
+    else g4_dot_rows_f32(p, n0, nrows, (const float*)(const void*)rows);
+}
+
 /* scratch: tile [L][NP] 32-bit elements, then 16 decoded rows [16][Kp]. */
 static void g4_panel_nk(g4_plan* p, int64_t panel, uint8_t* scratch) {
     const bnb_gemm_4bit_args* a = p->a;
@@ -670,8 +719,13 @@ static void g4_panel_nk(g4_plan* p, int64_t panel, uint8_t* scratch) {
     for (int64_t c0 = 0; c0 < nv * 16; c0 += 16) {
         if (p->bf16) g4_decode_panel_bf16(p, n0 + c0, 16, (uint16_t*)(void*)rows);
         else g4_decode_panel_f32(p, n0 + c0, 16, (float*)(void*)rows);
+        if (a->M <= G4_FUSED_MAX_M) { /* few rows of A: dot the decoded rows directly (lanes along k) */
+            g4_dot_rows(p, n0 + c0, np - c0 < 16 ? np - c0 : 16, rows);
+            continue;
+        }
         for (int64_t l = 0; l < L; l += 16) g4_transpose16((const uint32_t*)(void*)rows + l, L, tile + l * NP + c0, NP);
     }
+    if (a->M <= G4_FUSED_MAX_M) return;
     for (int64_t m0 = 0; m0 < a->M; m0 += G4_MR) {
         const int mr = (int)(a->M - m0 < G4_MR ? a->M - m0 : G4_MR);
         if (p->bf16) g4_nk_bf16_any(p, mr, (int)nv, m0, n0, tile, NP);
