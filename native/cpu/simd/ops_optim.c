@@ -437,8 +437,36 @@ static inline vf v_lut_grid_value(vf x, vf inv) {
     return vf_sub(vf_div(twice, vf_set1(65535.0f)), vf_set1(1.0f));
 }
 
-/* Requantizes one block of len <= 256 floats x (padded to a multiple of VW with anything) exactly as
- * bnb_ref_requantize_blockwise_f32 does for a block of that length. */
+/* Codes of nv vectors of scaled values s (bnb_ref_count_below each). The binary search is a chain of dependent
+ * table loads, so four vectors go through it side by side to overlap their latencies. */
+static void count_below_block(const float* mid, const float* s, int64_t nv, uint8_t* codes) {
+    int64_t v = 0;
+    for (; v + 4 <= nv; v += 4) {
+        const vf x0 = vf_load(s + v * VW), x1 = vf_load(s + (v + 1) * VW), x2 = vf_load(s + (v + 2) * VW),
+                 x3 = vf_load(s + (v + 3) * VW);
+        vi i0 = vi_set1(0), i1 = i0, i2 = i0, i3 = i0;
+        for (int step = 128; step >= 1; step >>= 1) {
+            const vi off = vi_set1(step - 1), inc = vi_set1(step);
+            const vf c0 = vf_gather(mid, vi_add(i0, off)), c1 = vf_gather(mid, vi_add(i1, off)),
+                     c2 = vf_gather(mid, vi_add(i2, off)), c3 = vf_gather(mid, vi_add(i3, off));
+            i0 = vi_sel(vf_lt(c0, x0), vi_add(i0, inc), i0);
+            i1 = vi_sel(vf_lt(c1, x1), vi_add(i1, inc), i1);
+            i2 = vi_sel(vf_lt(c2, x2), vi_add(i2, inc), i2);
+            i3 = vi_sel(vf_lt(c3, x3), vi_add(i3, inc), i3);
+        }
+        vi_store_u8(codes + v * VW, i0);
+        vi_store_u8(codes + (v + 1) * VW, i1);
+        vi_store_u8(codes + (v + 2) * VW, i2);
+        vi_store_u8(codes + (v + 3) * VW, i3);
+    }
+    for (; v < nv; ++v) vi_store_u8(codes + v * VW, v_count_below(mid, vf_load(s + v * VW)));
+}
+
+/* Block buffers are padded to whole vectors so the kernels may read and write past len. */
+#define BLK_PAD (BNB_OPTIM_BLOCKSIZE + VW)
+
+/* Requantizes one block of len <= 256 floats x (padded to BLK_PAD) exactly as bnb_ref_requantize_blockwise_f32
+ * does for a block of that length. */
 static void requant_block(const float* x, int64_t len, const float* mid, int32_t rounding, uint8_t* codes,
                           float* absmax) {
     /* max |x| ignoring NaN: vf_max_num(x, acc) keeps acc when x is NaN */
@@ -454,8 +482,9 @@ static void requant_block(const float* x, int64_t len, const float* mid, int32_t
         const float m = x[i] < 0.0f ? -x[i] : x[i];
         if (m > a) a = m;
     }
-    uint8_t tail[VW];
-    const int64_t full = len / VW * VW;
+    const int64_t nv = bnb_ceil_div(len, VW);
+    float s[BLK_PAD];
+    uint8_t out[BLK_PAD];
     if (rounding == BNB_ROUND_BNB_CPU_LUT) {
         *absmax = a;
         if (a == 0.0f) {
@@ -463,37 +492,23 @@ static void requant_block(const float* x, int64_t len, const float* mid, int32_t
             return;
         }
         const vf inv = vf_set1(1.0f / a);
-        for (i = 0; i < len; i += VW) {
-            const vi c = v_count_below(mid, v_lut_grid_value(vf_load(x + i), inv));
-            if (i < full) vi_store_u8(codes + i, c);
-            else {
-                vi_store_u8(tail, c);
-                memcpy(codes + i, tail, (size_t)(len - i));
-            }
-        }
+        for (int64_t v = 0; v < nv; ++v) vf_store(s + v * VW, v_lut_grid_value(vf_load(x + v * VW), inv));
     } else {
         const int short_tail = len < BNB_OPTIM_BLOCKSIZE;
         const float clamped = fmaxf(a, 1e-38f);
         const float inv = 1.0f / clamped;
         *absmax = short_tail ? clamped : a;
         const vf vinv = vf_set1(inv), vcl = vf_set1(clamped), one = vf_set1(1.0f), m1 = vf_set1(-1.0f);
-        for (i = 0; i < len; i += VW) {
-            const vf xv = vf_load(x + i);
-            vf s = short_tail ? vf_div(xv, vcl) : vf_mul(xv, vinv);
-            s = vf_sel(vf_gt(s, one), one, s);
-            s = vf_sel(vf_lt(s, m1), m1, s);
-            const vi c = v_count_below(mid, s);
-            if (i < full) vi_store_u8(codes + i, c);
-            else {
-                vi_store_u8(tail, c);
-                memcpy(codes + i, tail, (size_t)(len - i));
-            }
+        for (int64_t v = 0; v < nv; ++v) {
+            const vf xv = vf_load(x + v * VW);
+            vf sv = short_tail ? vf_div(xv, vcl) : vf_mul(xv, vinv);
+            sv = vf_sel(vf_gt(sv, one), one, sv);
+            vf_store(s + v * VW, vf_sel(vf_lt(sv, m1), m1, sv));
         }
     }
+    count_below_block(mid, s, nv, out);
+    memcpy(codes, out, (size_t)len);
 }
-
-/* Block buffers are padded to whole vectors so requant_block may read past len. */
-#define BLK_PAD (BNB_OPTIM_BLOCKSIZE + VW)
 
 static void dequant_block(const uint8_t* codes, float absmax, int64_t len, const float* qmap, float* out) {
     const vf am = vf_set1(absmax);
