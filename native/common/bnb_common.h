@@ -98,6 +98,11 @@ static inline void bnb_store_float(void* data, int32_t dtype, int64_t i, float v
 
 int bnb_is_finite_f32(float v);
 
+/* a*b + c with one rounding (IEEE fusedMultiplyAdd). libm's fmaf is not always fused: mingw-w64's rounds twice,
+ * which moves bitsandbytes' LUT index and optimizer moments by an ulp. Where the compiler guarantees the hardware
+ * instruction (__FMA__ on x86, every AArch64) this is fmaf; elsewhere an exact emulation in double. */
+float bnb_fmaf(float a, float b, float c);
+
 /* ─── tensors ────────────────────────────────────────────────────────────────────────────────────────────── */
 
 /* Product of shape[0..ndim); -1 if ndim is out of range, a dimension is negative or the product overflows. */

@@ -84,9 +84,9 @@ int8_t bnb_int8_round(float v);
 static inline float bnb_int8_mm_dequant_value(int32_t c, float row, float col, const float* bias) {
     const float scaled_row = (float)c * row;
     const float scaled = scaled_row * col;
-    /* No bias: a plain product. fmaf(x, k, 0) equals it except for the sign of a zero result. */
+    /* No bias: a plain product. bnb_fmaf(x, k, 0) equals it except for the sign of a zero result. */
     if (bias == NULL) return scaled * BNB_INT8_INV127SQ;
-    return fmaf(scaled, BNB_INT8_INV127SQ, *bias);
+    return bnb_fmaf(scaled, BNB_INT8_INV127SQ, *bias);
 }
 
 /* ─── reference slot implementations (exact ABI signatures) ─────────────────────────────────────────────── */

@@ -84,3 +84,29 @@ uint16_t bnb_f32_to_bf16(float f) {
     if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x0040u); /* NaN stays NaN, quiet */
     return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
 }
+
+float bnb_fmaf(float a, float b, float c) {
+#if defined(__FMA__) || defined(__aarch64__) || defined(_M_ARM64)
+    return fmaf(a, b, c);
+#else
+    /* The product of two floats is exact in double (48 significant bits); the sum rounds once to double, and the
+     * error of that rounding is recovered exactly (Knuth's TwoSum). Converting the double to float rounds again:
+     * that second rounding is wrong only when the double lands exactly halfway between two floats while the true
+     * value is not there — then the recovered error says which neighbour is nearer. */
+    const double product = (double)a * (double)b;
+    const double sum = product + (double)c;
+    if (!isfinite(sum)) return (float)sum;
+    const double c_part = sum - product;
+    const double error = (product - (sum - c_part)) + ((double)c - c_part); /* exact: sum + error = a*b + c */
+    const float rounded = (float)sum;
+    if (error == 0.0 || (double)rounded == sum) return rounded;
+    /* the float on the other side of `sum` from `rounded`, and the midpoint between the two */
+    const float other = nextafterf(rounded, sum > (double)rounded ? INFINITY : -INFINITY);
+    const double midpoint = ((double)rounded + (double)other) * 0.5; /* exact in double */
+    if (sum != midpoint) return rounded; /* not a tie: the first rounding cannot have changed the float result */
+    /* A tie in double that is not a tie in reals: the true value lies on the side the error points to. */
+    const int true_above = error > 0.0;
+    const int other_above = (double)other > sum;
+    return true_above == other_above ? other : rounded;
+#endif
+}

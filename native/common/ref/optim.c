@@ -260,7 +260,7 @@ double bnb_optim_trust_scale(double max_unorm, double param_norm, double update_
 /* torch addcmul: self + value·a·b, contracted into one fma by torch's compiled CPU kernel. */
 static float addcmul(float self, float a, float b, float value) {
     const float va = value * a;
-    return fmaf(va, b, self);
+    return bnb_fmaf(va, b, self);
 }
 
 /* torch.sign: -1, 0 or 1 (NaN stays NaN). */
@@ -276,7 +276,7 @@ static float param_at(const bnb_optim_args* a, int64_t i) { return bnb_load_floa
 /* Adam's first and second moment updates (both widths). */
 static float adam_m(const bnb_optim_hparams* h, float s1, float g) {
     const float kept = s1 * h->beta1;
-    return fmaf(g, h->one_minus_beta1, kept);
+    return bnb_fmaf(g, h->one_minus_beta1, kept);
 }
 static float adam_v(const bnb_optim_hparams* h, float s2, float g) {
     const float kept = s2 * h->beta2;
@@ -291,8 +291,8 @@ static float adam_direction(const bnb_optim_hparams* h, float s1, float s2) {
 /* AdEMAMix: updates m1, m2, nu and returns the direction (m1/c1 + α·m2) / (√ν/c2 + ε). */
 static float ademamix_step(const bnb_optim_hparams* h, float g, float* m1, float* m2, float* nu) {
     const float k1 = *m1 * h->beta1, k3 = *m2 * h->beta3, k2 = *nu * h->beta2;
-    *m1 = fmaf(g, h->one_minus_beta1, k1);
-    *m2 = fmaf(g, h->one_minus_beta3, k3);
+    *m1 = bnb_fmaf(g, h->one_minus_beta1, k1);
+    *m2 = bnb_fmaf(g, h->one_minus_beta3, k3);
     *nu = addcmul(k2, g, g, h->one_minus_beta2);
     const float corrected = *m1 / h->correction1;
     const float slow = h->alpha * *m2;
@@ -303,7 +303,7 @@ static float ademamix_step(const bnb_optim_hparams* h, float g, float* m1, float
 }
 
 /* Coupled weight decay g + λ·p (torch g.add(p, alpha=λ) = one fma). */
-static float decayed_grad(const bnb_optim_hparams* h, float g, float p) { return fmaf(p, h->weight_decay, g); }
+static float decayed_grad(const bnb_optim_hparams* h, float g, float p) { return bnb_fmaf(p, h->weight_decay, g); }
 
 static float momentum_buffer(const bnb_optim_hparams* h, float s1, float gw) {
     if (h->step == 1) return gw;
@@ -383,7 +383,7 @@ static double update_states(const bnb_optim_args* a, int store) {
         }
         case BNB_OPTIM_LION: { /* only reached from optimizer_unorm */
             const float kept = a->state1[i] * h->beta1;
-            d = sign_of(fmaf(g, h->one_minus_beta1, kept));
+            d = sign_of(bnb_fmaf(g, h->one_minus_beta1, kept));
             break;
         }
         default: { /* AdEMAMix, only reached from optimizer_unorm */
@@ -420,7 +420,7 @@ static void apply_direction(const bnb_optim_args* a, float alpha) {
             d = a->state1[i];
             break;
         }
-        bnb_store_float(a->p, a->dtype, i, fmaf(d, alpha, p));
+        bnb_store_float(a->p, a->dtype, i, bnb_fmaf(d, alpha, p));
     }
 }
 
@@ -435,21 +435,21 @@ static void update_single_pass(const bnb_optim_args* a) {
         switch (h->kind) {
         case BNB_OPTIM_ADEMAMIX: {
             const float d = ademamix_step(h, g, &a->state1[i], &a->state1[n + i], &a->state2[i]);
-            p = fmaf(d, h->neg_lr, decoupled_decay(h, p));
+            p = bnb_fmaf(d, h->neg_lr, decoupled_decay(h, p));
             break;
         }
         case BNB_OPTIM_ADAGRAD: {
             const float gw = decay_grad ? decayed_grad(h, g, p) : g;
             a->state1[i] = adagrad_state(a->state1[i], gw);
-            p = fmaf(scaled_grad(h, gw, a->state1[i]), h->neg_lr, p);
+            p = bnb_fmaf(scaled_grad(h, gw, a->state1[i]), h->neg_lr, p);
             break;
         }
         default: { /* lion: the sign uses the state before its update */
             const float kept = a->state1[i] * h->beta1;
-            const float u = fmaf(g, h->one_minus_beta1, kept);
-            p = fmaf(sign_of(u), h->neg_lr, decoupled_decay(h, p));
+            const float u = bnb_fmaf(g, h->one_minus_beta1, kept);
+            p = bnb_fmaf(sign_of(u), h->neg_lr, decoupled_decay(h, p));
             const float kept2 = a->state1[i] * h->beta2;
-            a->state1[i] = fmaf(g, h->one_minus_beta2, kept2);
+            a->state1[i] = bnb_fmaf(g, h->one_minus_beta2, kept2);
             break;
         }
         }
@@ -524,23 +524,23 @@ static void update_block_8bit(const bnb_optim_args* a, int64_t start, int64_t le
         }
         case BNB_OPTIM_ADEMAMIX: {
             const float d = ademamix_step(h, g, &s1[j], &s3[j], &s2[j]);
-            p = fmaf(d, h->neg_lr, decoupled_decay(h, p));
+            p = bnb_fmaf(d, h->neg_lr, decoupled_decay(h, p));
             break;
         }
         case BNB_OPTIM_MOMENTUM:
         case BNB_OPTIM_LARS: {
             const float gw = decayed_grad(h, g, p);
             s1[j] = momentum_buffer(h, s1[j], gw);
-            p = fmaf(s1[j], h->neg_lr, p);
+            p = bnb_fmaf(s1[j], h->neg_lr, p);
             break;
         }
         case BNB_OPTIM_LION: {
             const float kept = s1[j] * h->beta1;
             const float fresh = g * h->one_minus_beta1;
             const float u = kept + fresh;
-            p = fmaf(sign_of(u), h->neg_lr, decoupled_decay(h, p));
+            p = bnb_fmaf(sign_of(u), h->neg_lr, decoupled_decay(h, p));
             const float kept2 = s1[j] * h->beta2;
-            s1[j] = fmaf(g, h->one_minus_beta2, kept2);
+            s1[j] = bnb_fmaf(g, h->one_minus_beta2, kept2);
             break;
         }
         default: { /* rmsprop, adagrad */

@@ -23,7 +23,7 @@ uint32_t bnb_ref_lut_index(float x, float inv) {
     if (v > 1.0f) v = 1.0f; /* comparisons leave NaN as it is */
     else if (v < -1.0f) v = -1.0f;
     const float t = (v + 1.0f) * 0.5f;
-    const float f = fmaf(t, 65535.0f, 0.5f); /* bitsandbytes' GCC build contracts t*65535+0.5 into one FMA */
+    const float f = bnb_fmaf(t, 65535.0f, 0.5f); /* bitsandbytes' GCC build contracts t*65535+0.5 into one FMA */
     if (f != f) return 0;                    /* (int32_t)NaN is INT_MIN on x86; INT_MIN & 0xFFFF = 0 */
     return (uint32_t)(int32_t)f & 0xFFFFu;   /* f in [0.5, 65535.5]: the cast truncates, no overflow */
 }
