@@ -3,8 +3,13 @@
 //
 //   ./build.sh [target] [--configuration=Release] [--cross=linux-arm64-release,win-x64-release|none]
 //
-// Targets: Deps, Native, NativeTest, Asan, Cross, Managed, ManagedTest, Pack, Smoke, Test (default), Demo, Bench.
-// Test = Deps → Native → NativeTest → Asan → Cross → Managed → ManagedTest → Pack → Smoke.
+// Targets: Deps, Native, NativeTest, Asan, Cross, Managed, ManagedTest, CrossManagedTest, Pack, Smoke, BenchSmoke,
+//          Test (default), Demo, Bench.
+// Test = Deps → Native → NativeTest → Asan → Cross → Managed → ManagedTest → CrossManagedTest → Pack → Smoke → BenchSmoke.
+//   CrossManagedTest: the xunit suite (packaging/crosstest, a self-contained xunit.v3 exe built from tests/Bnb.Core.Tests)
+//   under qemu-aarch64-static (linux-arm64) and wine (win-x64). Smoke: a clean consumer restores Bnb.Core +
+//   Bnb.Runtime.Cpu from artifacts/packages and runs an NF4 round trip on linux-x64, linux-arm64 (qemu), win-x64 (wine).
+//   Bench: BenchmarkDotNet (--bench-args="..." to choose; default every benchmark, short job); BenchSmoke: one class, Dry.
 // Test prints one plain line "N passed, N failed" (ctest + xunit) at the end and writes it to
 // artifacts/test-summary.txt; .ci/run prints that file's line last.
 
@@ -40,6 +45,7 @@ var skips = new List<string>();     // "<what>: <reason>"
 var failedSteps = new List<string>();
 var missingRequired = new List<string>(); // apt packages the native build needs and that are not installed
 var crossSkip = new Dictionary<string, string>(); // preset -> reason it is skipped
+string arm64DotnetSkip = null; // why .NET linux-arm64 programs cannot run under qemu here (null = they can)
 
 void Skip(string what, string reason)
 {
@@ -135,6 +141,19 @@ void RunCtest(string preset, IDictionary<string, string> env = null)
     return (passed, failed, skipped);
 }
 
+// Counts a TRX file (or a failure when the run left none) under `what`.
+void RecordTrx(string what, FilePath trx, int rc)
+{
+    if (!FileExists(trx))
+    {
+        Record(what, 0, 1, 0);
+        failedSteps.Add($"{what} exited {rc} without TRX results");
+        return;
+    }
+    var r = ParseTrx(trx);
+    Record(what, r.passed, r.failed == 0 && rc != 0 ? 1 : r.failed, r.skipped);
+}
+
 Dictionary<string, string> NativeEnv() => new Dictionary<string, string>
 {
     ["BNB_LIBRARY_PATH"] = nativeOut.Combine(hostRid).FullPath,
@@ -181,6 +200,47 @@ Dictionary<string, string> WineEnv() => new Dictionary<string, string>
     ["WINEDLLOVERRIDES"] = "mscoree,mshtml=",
 };
 
+// .NET programs under emulation. W^X double mapping must be off: qemu-user does not see code written through the
+// second (writable) mapping and runs stale translations (random SIGILL/SIGSEGV/"Internal CLR error"); under wine it
+// crashes the finalizer of dynamic methods. mscoree must NOT be overridden for .NET under wine (IL-only assemblies
+// such as System.Runtime.dll then fail with "Module not found"). Invariant globalization: no ICU needed.
+Dictionary<string, string> EmulatedDotnetEnv(string rid)
+{
+    var env = rid.StartsWith("win-") ? WineEnv() : new Dictionary<string, string>();
+    env.Remove("WINEDLLOVERRIDES");
+    env["DOTNET_EnableWriteXorExecute"] = "0";
+    env["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
+    env["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+    return env;
+}
+
+// How a program built for `rid` runs here: (tool, argument prefix), or null when it cannot (reason in `why`).
+(string tool, string prefix)? Emulator(string rid, out string why)
+{
+    why = null;
+    switch (rid)
+    {
+        case "linux-x64": return ("", "");
+        case "linux-arm64":
+            if (Which("qemu-aarch64-static") == null) { why = "qemu-aarch64-static not installed"; return null; }
+            if (arm64DotnetSkip != null) { why = arm64DotnetSkip; return null; }
+            if (!FileExists("/lib/ld-linux-aarch64.so.1")) { why = "no arm64 multiarch libc (dpkg --add-architecture arm64 && apt-get install libssl3:arm64 libicu72:arm64)"; return null; }
+            return ("qemu-aarch64-static", ""); // WITHOUT -L: multiarch libc6:arm64 is found at /lib (toolchain.md 4a')
+        case "win-x64":
+            if (Which("wine") == null) { why = "wine not installed"; return null; }
+            return ("wine", "");
+        default: why = $"no way to run {rid} programs here"; return null;
+    }
+}
+
+void EnsureWinePrefix()
+{
+    var env = WineEnv();
+    if (!DirectoryExists(env["WINEPREFIX"])) Run("wine", "wineboot --init", env, check: false);
+}
+
+string WinePath(string unixPath) => "Z:" + unixPath.Replace('/', '\\');
+
 // ─── Setup / Teardown ───────────────────────────────────────────────────────────────────────────────────
 TaskTeardown(ctx =>
 {
@@ -223,8 +283,12 @@ Task("Deps")
     };
     var missing = required.Where(t => Which(t.cmd) == null).Select(t => t.pkg).Distinct().ToList();
     var missingCross = installCross ? cross.Where(t => Which(t.cmd) == null).Select(t => t.pkg).Distinct().ToList() : new List<string>();
+    // .NET linux-arm64 programs under qemu (xunit suite, packaging smoke) need the multiarch arm64 libc, libssl
+    // and libicu (toolchain.md 4a'); the native ctest keeps working either way (the toolchain file drops -L).
+    bool arm64Wanted = installCross && crossPresets.Contains("linux-arm64-release");
+    bool needArm64Libs = arm64Wanted && (Capture("dpkg-query", "-W -f=${Status} libssl3:arm64") ?? "").Contains("ok installed") == false;
     var all = missing.Concat(missingCross).ToList();
-    if (all.Count == 0) { Information("Deps: all toolchains present"); return; }
+    if (all.Count == 0 && !needArm64Libs) { Information("Deps: all toolchains present"); return; }
 
     var aptCmd = $"apt-get install -y --no-install-recommends {string.Join(" ", all)}";
     if (!IsRoot())
@@ -232,6 +296,11 @@ Task("Deps")
         Warning("Deps: not root; install the missing toolchains with:");
         Warning("  sudo sed -i -E 's/^Components: .*/Components: main contrib non-free non-free-firmware/' /etc/apt/sources.list.d/debian.sources");
         Warning($"  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive {aptCmd}");
+        if (needArm64Libs)
+        {
+            Warning("  sudo dpkg --add-architecture arm64 && sudo apt-get update && sudo apt-get install -y libssl3:arm64 libicu72:arm64");
+            arm64DotnetSkip = "arm64 multiarch libssl3/libicu72 not installed and not root";
+        }
         missingRequired.AddRange(missing);
         if (missingCross.Count > 0)
             foreach (var p in new[] { "linux-arm64-release", "win-x64-release" })
@@ -243,6 +312,7 @@ Task("Deps")
     var sources = "/etc/apt/sources.list.d/debian.sources";
     if (FileExists(sources)) // non-free (CUDA, later issues); idempotent
         Run("sed", $"-i -E \"s/^Components: .*/Components: main contrib non-free non-free-firmware/\" {sources}", env);
+    if (needArm64Libs) Run("dpkg", "--add-architecture arm64", env, check: false);
     Run("apt-get", "update -q", env);
     if (missing.Count > 0)
         Run("apt-get", $"install -y -q --no-install-recommends {string.Join(" ", missing)}", env);
@@ -253,6 +323,11 @@ Task("Deps")
         if (rc != 0)
             foreach (var p in new[] { "linux-arm64-release", "win-x64-release" })
                 crossSkip[p] = $"apt-get install of {string.Join(" ", missingCross)} failed ({rc})";
+    }
+    if (needArm64Libs)
+    {
+        var rc = Run("apt-get", "install -y -q --no-install-recommends libssl3:arm64 libicu72:arm64", env, check: false);
+        if (rc != 0) arm64DotnetSkip = $"apt-get install libssl3:arm64 libicu72:arm64 failed ({rc})";
     }
 });
 
@@ -306,7 +381,7 @@ Task("Cross")
         if (preset.StartsWith("win-"))
         {
             env = WineEnv();
-            if (!DirectoryExists(env["WINEPREFIX"])) Run("wine", "wineboot --init", env, check: false);
+            EnsureWinePrefix();
         }
         RunCtest(preset, env);
     }
@@ -349,6 +424,54 @@ Task("ManagedTest")
     Record($"xunit ({trxs.Count} assemblies)", p, f, s);
 });
 
+Task("CrossManagedTest")
+    .Description("The xunit suite as a self-contained exe (packaging/crosstest) under qemu (linux-arm64) and wine (win-x64)")
+    .IsDependentOn("Cross")
+    .IsDependentOn("Managed")
+    .Does(() =>
+{
+    if (!crossEnabled) { Skip("xunit under emulation", $"--cross={crossArg}"); return; }
+    var proj = root.CombineWithFilePath("packaging/crosstest/Bnb.Core.CrossTests.csproj");
+    foreach (var (preset, rid) in new[] { ("linux-arm64-release", "linux-arm64"), ("win-x64-release", "win-x64") })
+    {
+        var what = $"xunit {rid} ({(rid == "win-x64" ? "wine" : "qemu")})";
+        if (!crossPresets.Contains(preset)) { Skip(what, $"not selected (--cross={crossArg})"); continue; }
+        var natives = nativeOut.Combine(rid);
+        if (!DirectoryExists(natives) || GetFiles($"{natives.FullPath}/*bnb_cpu_ref*").Count == 0) { Skip(what, $"no {rid} natives built in {natives}"); continue; }
+        var emu = Emulator(rid, out var why);
+        if (emu == null) { Skip(what, why); continue; }
+        var outDir = artifacts.Combine("crosstest").Combine(rid);
+        if (DirectoryExists(outDir)) DeleteDirectory(outDir, new DeleteDirectorySettings { Recursive = true, Force = true });
+        try
+        {
+            Run("dotnet", $"publish \"{proj.FullPath}\" -c {configuration} -nologo -p:BnbCrossRid={rid} -o \"{outDir.FullPath}\"");
+        }
+        catch (Exception e) when (deferTestFailures)
+        {
+            Record(what, 0, 1, 0);
+            failedSteps.Add($"{what}: publish failed: {e.Message}");
+            continue;
+        }
+        var trx = resultsDir.Combine("managed-cross").CombineWithFilePath($"{rid}.trx");
+        EnsureDirectoryExists(trx.GetDirectory());
+        if (FileExists(trx)) DeleteFile(trx);
+        var env = EmulatedDotnetEnv(rid);
+        int rc;
+        if (rid == "win-x64")
+        {
+            EnsureWinePrefix();
+            env["BNB_LIBRARY_PATH"] = WinePath(natives.FullPath);
+            rc = Run("wine", $"\"{outDir.FullPath}/Bnb.Core.Tests.exe\" -noColor -trx \"{WinePath(trx.FullPath)}\"", env, check: false);
+        }
+        else
+        {
+            env["BNB_LIBRARY_PATH"] = natives.FullPath;
+            rc = Run(emu.Value.tool, $"\"{outDir.FullPath}/Bnb.Core.Tests\" -noColor -trx \"{trx.FullPath}\"", env, check: false);
+        }
+        RecordTrx(what, trx, rc);
+    }
+});
+
 Task("Test")
     .Description("Everything CI runs; ends with 'N passed, N failed'")
     .IsDependentOn("Deps")
@@ -358,7 +481,9 @@ Task("Test")
     .IsDependentOn("Cross")
     .IsDependentOn("Managed")
     .IsDependentOn("ManagedTest")
+    .IsDependentOn("CrossManagedTest")
     .IsDependentOn("Smoke")
+    .IsDependentOn("BenchSmoke")
     .Does(() =>
 {
     if (failedTotal > 0 || failedSteps.Count > 0) throw new Exception($"{failedTotal} test(s) failed");
@@ -393,42 +518,102 @@ Task("Pack")
         Run("dotnet", $"pack \"{path.FullPath}\" -c {configuration} -nologo -o \"{packagesDir.FullPath}\"");
     }
     var template = root.CombineWithFilePath("packaging/Bnb.Runtime.csproj");
+    var packedRids = new List<string>();
     foreach (var rid in new[] { "linux-x64", "linux-arm64", "win-x64", "osx-arm64" })
     {
         var dir = nativeOut.Combine(rid);
         var libs = DirectoryExists(dir) ? GetFiles($"{dir.FullPath}/*bnb_cpu*") : new FilePathCollection();
         if (libs.Count == 0) { Skip($"pack Bnb.Runtime.Cpu.{rid}", $"no CPU backend built in {dir}"); continue; }
+        Information($"Bnb.Runtime.Cpu.{rid}: {string.Join(", ", libs.Select(l => l.GetFilename().ToString()))}");
         Run("dotnet", $"pack \"{template.FullPath}\" -c {configuration} -nologo -p:BnbFlavor=Cpu -p:BnbRid={rid} -o \"{packagesDir.FullPath}\"");
+        packedRids.Add(rid);
     }
+    // The Bnb.Runtime.Cpu meta package: one dependency per RID package packed above (same template, BnbRid=meta).
+    if (packedRids.Count > 0)
+        Run("dotnet", $"pack \"{template.FullPath}\" -c {configuration} -nologo -p:BnbFlavor=Cpu -p:BnbRid=meta \"-p:BnbMetaRids=\\\"{string.Join(",", packedRids)}\\\"\" -o \"{packagesDir.FullPath}\"");
     foreach (var nupkg in GetFiles($"{packagesDir.FullPath}/*.nupkg")) Information($"  {nupkg.GetFilename()}");
 });
 
 Task("Smoke")
-    .Description("A clean consumer app restores Bnb.Runtime.Cpu.linux-x64 from artifacts/packages and calls bnb_probe")
+    .Description("A clean consumer restores Bnb.Core + Bnb.Runtime.Cpu from artifacts/packages only and runs an NF4 round trip (linux-x64; linux-arm64 under qemu, win-x64 under wine, self-contained)")
     .IsDependentOn("Pack")
     .Does(() =>
 {
-    var pkg = GetFiles($"{packagesDir.FullPath}/Bnb.Runtime.Cpu.{hostRid}.*.nupkg").FirstOrDefault();
-    if (pkg == null) { Skip("smoke", $"no Bnb.Runtime.Cpu.{hostRid} package"); return; }
-    var version = pkg.GetFilenameWithoutExtension().ToString().Substring($"Bnb.Runtime.Cpu.{hostRid}.".Length);
+    var core = GetFiles($"{packagesDir.FullPath}/Bnb.Core.*.nupkg").FirstOrDefault();
+    var meta = GetFiles($"{packagesDir.FullPath}/Bnb.Runtime.Cpu.*.nupkg").FirstOrDefault(f => System.Text.RegularExpressions.Regex.IsMatch(f.GetFilename().ToString(), @"^Bnb\.Runtime\.Cpu\.\d"));
+    if (core == null || meta == null) { Skip("smoke", "Bnb.Core or the Bnb.Runtime.Cpu meta package was not packed"); return; }
+    var version = core.GetFilenameWithoutExtension().ToString().Substring("Bnb.Core.".Length);
     var dir = artifacts.Combine("smoke");
     if (DirectoryExists(dir)) DeleteDirectory(dir, new DeleteDirectorySettings { Recursive = true, Force = true });
     CopyDirectory(root.Combine("packaging/smoke"), dir);
-    var rc = Run("dotnet", $"run --project \"{dir.FullPath}/Bnb.Smoke.csproj\" -c Release -p:BnbPackageVersion={version} " +
-                           $"-p:BnbPackageSource=\"{packagesDir.FullPath}\" -p:RestorePackagesPath=\"{dir.FullPath}/packages\"",
-                 check: false);
-    Record("packaging smoke", rc == 0 ? 1 : 0, rc == 0 ? 0 : 1, 0);
+
+    // NuGet.config: Bnb.* only from artifacts/packages; everything else (CommunityToolkit, runtime packs) from the
+    // sources this machine already has configured (package source mapping: no Bnb.* from anywhere else).
+    var keys = new List<string>();
+    foreach (var line in (Capture("dotnet", "nuget list source --format Detailed") ?? "").Split('\n'))
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(line, @"^\s*\d+\.\s+(.+?)\s+\[Enabled\]");
+        if (m.Success) keys.Add(m.Groups[1].Value);
+    }
+    var config = new System.Text.StringBuilder();
+    config.AppendLine("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>");
+    config.AppendLine($"    <add key=\"bnb-local\" value=\"{packagesDir.FullPath}\" />\n  </packageSources>\n  <packageSourceMapping>");
+    config.AppendLine("    <packageSource key=\"bnb-local\"><package pattern=\"Bnb.*\" /></packageSource>");
+    foreach (var k in keys.Where(k => k != "bnb-local")) config.AppendLine($"    <packageSource key=\"{System.Security.SecurityElement.Escape(k)}\"><package pattern=\"*\" /></packageSource>");
+    config.AppendLine("  </packageSourceMapping>\n</configuration>");
+    System.IO.File.WriteAllText(dir.CombineWithFilePath("NuGet.config").FullPath, config.ToString());
+
+    var proj = dir.CombineWithFilePath("Bnb.Smoke.csproj").FullPath;
+    var common = $"-c Release -nologo -p:BnbPackageVersion={version} -p:RestorePackagesPath=\"{dir.FullPath}/packages\"";
+    var clean = new Dictionary<string, string> { ["BNB_LIBRARY_PATH"] = "", ["BNB_BACKENDS"] = "" };
+
+    // linux-x64: framework-dependent, natives from runtimes/linux-x64/native of the restored package.
+    var rc = Run("dotnet", $"run --project \"{proj}\" {common}", clean, check: false);
+    Record("packaging smoke linux-x64", rc == 0 ? 1 : 0, rc == 0 ? 0 : 1, 0);
+
+    foreach (var rid in new[] { "linux-arm64", "win-x64" })
+    {
+        var what = $"packaging smoke {rid} ({(rid == "win-x64" ? "wine" : "qemu")})";
+        if (!crossEnabled) { Skip(what, $"--cross={crossArg}"); continue; }
+        if (GetFiles($"{packagesDir.FullPath}/Bnb.Runtime.Cpu.{rid}.*.nupkg").Count == 0) { Skip(what, $"no Bnb.Runtime.Cpu.{rid} package"); continue; }
+        var emu = Emulator(rid, out var why);
+        if (emu == null) { Skip(what, why); continue; }
+        var outDir = dir.Combine("publish").Combine(rid);
+        rc = Run("dotnet", $"publish \"{proj}\" {common} -r {rid} --self-contained -o \"{outDir.FullPath}\"", clean, check: false);
+        if (rc == 0)
+        {
+            var env = EmulatedDotnetEnv(rid);
+            env["BNB_LIBRARY_PATH"] = "";
+            if (rid == "win-x64") EnsureWinePrefix();
+            var exe = rid == "win-x64" ? $"{outDir.FullPath}/Bnb.Smoke.exe" : $"{outDir.FullPath}/Bnb.Smoke";
+            rc = Run(emu.Value.tool, $"\"{exe}\"", env, check: false);
+        }
+        Record(what, rc == 0 ? 1 : 0, rc == 0 ? 0 : 1, 0);
+    }
+});
+
+Task("BenchSmoke")
+    .Description("BenchmarkDotNet smoke: one benchmark class, --job Dry, every loaded backend (counts as one test)")
+    .IsDependentOn("Native")
+    .IsDependentOn("Managed")
+    .Does(() =>
+{
+    var dll = root.CombineWithFilePath($"benchmarks/Bnb.Benchmarks/bin/{configuration}/net10.0/Bnb.Benchmarks.dll");
+    if (!FileExists(dll)) { Skip("benchmark smoke", $"{dll} not built"); return; }
+    var rc = Run("dotnet", $"\"{dll.FullPath}\" --filter *DequantizeBenchmarks* --job Dry --artifacts \"{artifacts.Combine("benchmarkdotnet-smoke").FullPath}\"", NativeEnv(), check: false);
+    Record("benchmark smoke (Dry)", rc == 0 ? 1 : 0, rc == 0 ? 0 : 1, 0);
 });
 
 Task("Bench")
-    .Description("BenchmarkDotNet (benchmarks/Bnb.Benchmarks) when it exists")
+    .Description("BenchmarkDotNet (benchmarks/Bnb.Benchmarks): --bench-args=\"...\" (default: every benchmark, short job)")
     .IsDependentOn("Native")
     .Does(() =>
 {
     var proj = root.CombineWithFilePath("benchmarks/Bnb.Benchmarks/Bnb.Benchmarks.csproj");
     if (!FileExists(proj)) { Information("Bench: benchmarks arrive with the CPU issue (benchmarks/Bnb.Benchmarks); nothing to run"); return; }
-    var benchArgs = Argument("bench-args", "--filter *");
-    Run("dotnet", $"run --project \"{proj.FullPath}\" -c Release -- {benchArgs}", NativeEnv());
+    // Default: every benchmark, short job (~minutes). Full job: --bench-args="--filter * --job Default".
+    var benchArgs = Argument("bench-args", "--filter * --job short");
+    Run("dotnet", $"run --project \"{proj.FullPath}\" -c Release -- {benchArgs} --artifacts \"{artifacts.Combine("benchmarkdotnet").FullPath}\"", NativeEnv());
 });
 
 Task("Default").IsDependentOn("Test");
