@@ -61,6 +61,13 @@ internal static class Report
 
         sb.AppendLine(CultureInfo.InvariantCulture, $"Machine: **{cpu}**; {DateTime.UtcNow:yyyy-MM-dd} UTC; all rows marked *measured* come from this one `bnb bench suite` run.");
         sb.AppendLine();
+        string load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : string.Empty;
+        if (double.TryParse(load, NumberStyles.Float, CultureInfo.InvariantCulture, out double l))
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Load average (1 min) at the end of the run: {load} on {Environment.ProcessorCount} logical CPUs{(l > 0.5 ? " — **the machine was busy with other work: every number below (bandwidth included) is depressed and the 2-thread rows are not meaningful; re-run `benchmarks/run-suite.sh` on an idle machine**" : " (idle)")}.");
+            sb.AppendLine();
+        }
+
 
         // Targets summary.
         sb.AppendLine("### Targets (issue 4)");
