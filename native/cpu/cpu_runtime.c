@@ -55,7 +55,7 @@ static uint64_t xgetbv0(void) {
 }
 #endif
 
-uint64_t bnb_cpu_features(void) {
+static uint64_t detect_features(void) {
     uint64_t features = 0;
 #if defined(BNB_CPU_X86)
     uint32_t r[4];
@@ -93,6 +93,37 @@ uint64_t bnb_cpu_features(void) {
 #endif
     return features;
 }
+
+/* BNB_CPU_DISABLE=name[,name…] hides features from every CPU backend (probe and run-time dispatch alike), e.g.
+ * "avx512bf16,avx512vnni" to run the AVX-512 variant's plain-FMA and AVX2-style int8 paths on a CPU that has both,
+ * or "avx512f" to make the AVX-512 variant report that it cannot run. Unknown names are ignored. */
+static const struct {
+    const char* name;
+    uint64_t bit;
+} feature_names[] = {
+    {"avx2", BNB_CPU_FEATURE_AVX2},           {"fma", BNB_CPU_FEATURE_FMA},
+    {"f16c", BNB_CPU_FEATURE_F16C},           {"avx512f", BNB_CPU_FEATURE_AVX512F},
+    {"avx512bw", BNB_CPU_FEATURE_AVX512BW},   {"avx512vl", BNB_CPU_FEATURE_AVX512VL},
+    {"avx512vnni", BNB_CPU_FEATURE_AVX512VNNI}, {"avx512bf16", BNB_CPU_FEATURE_AVX512BF16},
+    {"neon", BNB_CPU_FEATURE_NEON},           {"dotprod", BNB_CPU_FEATURE_DOTPROD},
+};
+
+static uint64_t disabled_features(void) {
+    const char* list = getenv("BNB_CPU_DISABLE");
+    uint64_t disabled = 0;
+    while (list != NULL && *list != '\0') {
+        const char* end = strchr(list, ',');
+        const size_t length = end ? (size_t)(end - list) : strlen(list);
+        for (size_t i = 0; i < sizeof feature_names / sizeof feature_names[0]; ++i) {
+            if (strlen(feature_names[i].name) == length && strncmp(list, feature_names[i].name, length) == 0)
+                disabled |= feature_names[i].bit;
+        }
+        list = end ? end + 1 : NULL;
+    }
+    return disabled;
+}
+
+uint64_t bnb_cpu_features(void) { return detect_features() & ~disabled_features(); }
 
 /* ─── the host device ────────────────────────────────────────────────────────────────────────────────────── */
 

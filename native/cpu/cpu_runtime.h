@@ -34,6 +34,8 @@ struct bnb_context {
  * then never starts threads whatever num_threads says. */
 extern const int bnb_cpu_backend_uses_threads;
 
+/* Features of this CPU that the OS supports, minus those named in BNB_CPU_DISABLE (comma-separated: avx2, fma,
+ * f16c, avx512f, avx512bw, avx512vl, avx512vnni, avx512bf16, neon, dotprod). */
 uint64_t bnb_cpu_features(void);
 
 bnb_status BNB_CALL bnb_cpu_device_count(int32_t* out_count);
