@@ -272,6 +272,23 @@ static inline void g4_store(const bnb_gemm_4bit_args* a, int64_t m, int64_t n, f
     bnb_store_float(a->out.data, a->out.dtype, m * a->out.row_stride + n, sum);
 }
 
+/* Scale rows of group g: the caller's absmax rows when plain, else resolved (nested, once per block) into `buf`
+ * [8][K/bs]. Padding rows reuse row N - 1 (their results are never stored). */
+static void g4_group_scales(const g4_plan* p, int64_t g, float* buf, const float* srow[G4_GROUP]) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t nbr = a->K / a->blocksize;
+    for (int c = 0; c < G4_GROUP; ++c) {
+        const int64_t n = g * G4_GROUP + c < a->N ? g * G4_GROUP + c : a->N - 1;
+        if (!a->scales.nested) {
+            srow[c] = a->scales.absmax + n * nbr;
+            continue;
+        }
+        float* dst = buf + c * nbr;
+        for (int64_t b = 0; b < nbr; ++b) dst[b] = bnb_scale_at(&a->scales, n * nbr + b);
+        srow[c] = dst;
+    }
+}
+
 /* ─── x86 AVX-512 kernels ────────────────────────────────────────────────────────────────────────────────── */
 #if defined(G4_AVX512)
 
@@ -526,23 +543,6 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
         }
 }
 
-/* Scale rows of group g: the caller's absmax rows when plain, else resolved (nested, once per block) into `buf`
- * [8][K/bs]. Padding rows reuse row N - 1 (their results are never stored). */
-static void g4_group_scales(const g4_plan* p, int64_t g, float* buf, const float* srow[G4_GROUP]) {
-    const bnb_gemm_4bit_args* a = p->a;
-    const int64_t nbr = a->K / a->blocksize;
-    for (int c = 0; c < G4_GROUP; ++c) {
-        const int64_t n = g * G4_GROUP + c < a->N ? g * G4_GROUP + c : a->N - 1;
-        if (!a->scales.nested) {
-            srow[c] = a->scales.absmax + n * nbr;
-            continue;
-        }
-        float* dst = buf + c * nbr;
-        for (int64_t b = 0; b < nbr; ++b) dst[b] = bnb_scale_at(&a->scales, n * nbr + b);
-        srow[c] = dst;
-    }
-}
-
 G4_BF16_TARGET static void g4_fused_group_bf16(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_bf16(p, g, 1, 8, 0, sr); break;
@@ -736,21 +736,23 @@ static void g4_panel_nk(g4_plan* p, int64_t panel, uint8_t* scratch) {
 #define G4_HAVE_FUSED 1
 #define G4_HAVE_BF16 1
 
-/* ─── x86 AVX2 / AArch64 NEON kernels (F32 path) ─────────────────────────────────────────────────────────── */
 #else
-
-static void g4_decode_panel_f32(const g4_plan* p, int64_t n0, int64_t nrows, float* tile) {
-    for (int64_t r = 0; r < nrows; ++r) {
-        if (n0 + r >= p->a->N) memset(tile + r * p->Kp, 0, (size_t)p->Kp * sizeof(float));
-        else g4_decode_row_generic(p, n0 + r, tile + r * p->Kp);
-    }
-}
-
+/* ─── x86 AVX2 / AArch64 NEON kernels (F32 path) ───────────────────────────────────────────────────────────
+ * Weights decode 16 at a time into f32 vectors holding exactly the reference values f32(table[q] * absmax): the
+ * table is scaled once per block (per row), then
+ *   AVX2: vpermps on the low 3 bits of each 32-bit code lane, once into each 8-entry half of the table, and a
+ *         vblendvps on bit 3 (moved to the sign bit with one shift);
+ *   NEON: the scaled table as 4 byte planes (vld4q_u8), 4 vqtbl1q_u8 on 16 code bytes, then vzip u8/u16 rebuild
+ *         the 16 floats.
+ * The fused gemv (M <= 4, G4 layout) decodes straight from the packed bytes; the STANDARD layout has its own fused
+ * gemv on runs of 16 k: the 8 even k (high nibbles) then the 8 odd k (low nibbles), against a copy of A permuted
+ * the same way (g4_permute_std_runs), so no shuffle of weights is needed. */
 #if defined(G4_AVX2)
 typedef __m256 g4_vf;
 #define G4_VL 8
 #define g4_vzero() _mm256_setzero_ps()
 #define g4_vload(p) _mm256_loadu_ps(p)
+#define g4_vstore(p, v) _mm256_storeu_ps((p), (v))
 #define g4_vfma(x, y, acc) _mm256_fmadd_ps((x), (y), (acc))
 static inline float g4_vsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -758,16 +760,131 @@ static inline float g4_vsum(__m256 v) {
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+typedef struct g4_lut {
+    __m256 lo, hi; /* table[0..7] * s, table[8..15] * s */
+} g4_lut;
+G4_INLINE g4_lut g4_lut_make(const float* table, float s) {
+    g4_lut l;
+    const __m256 sv = _mm256_set1_ps(s);
+    l.lo = _mm256_mul_ps(_mm256_loadu_ps(table), sv);
+    l.hi = _mm256_mul_ps(_mm256_loadu_ps(table + 8), sv);
+    return l;
+}
+/* idx: low 3 bits of each lane = code bits 0..2; sgn: bit 31 = code bit 3. */
+G4_INLINE __m256 g4_lookup8(const g4_lut* l, __m256i idx, __m256i sgn) {
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(l->lo, idx), _mm256_permutevar8x32_ps(l->hi, idx),
+                            _mm256_castsi256_ps(sgn));
+}
+/* G4 row chunk (64 bytes at s): k = 32t + 16h + 0..15 */
+G4_INLINE void g4_dec_g4(const g4_lut* l, const uint8_t* s, int t, int h, g4_vf w[2]) {
+    for (int v = 0; v < 2; ++v) {
+        const __m256i d = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(const void*)(s + 32 * h + 16 * v)));
+        w[v] = g4_lookup8(l, t == 0 ? d : _mm256_srli_epi32(d, 4 * t), _mm256_slli_epi32(d, 28 - 4 * t));
+    }
+}
+/* STANDARD: 8 bytes at s = k .. k + 15; perm: w[0] = the 8 even k, w[1] = the 8 odd k; else k in order. */
+G4_INLINE void g4_dec_std(const g4_lut* l, const uint8_t* s, int perm, g4_vf w[2]) {
+    const __m256i d = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i*)(const void*)s));
+    const __m256 ev = g4_lookup8(l, _mm256_srli_epi32(d, 4), _mm256_slli_epi32(d, 24));
+    const __m256 od = g4_lookup8(l, d, _mm256_slli_epi32(d, 28));
+    if (perm) {
+        w[0] = ev;
+        w[1] = od;
+        return;
+    }
+    const __m256 x = _mm256_unpacklo_ps(ev, od), y = _mm256_unpackhi_ps(ev, od); /* k 0-3|8-11, 4-7|12-15 */
+    w[0] = _mm256_permute2f128_ps(x, y, 0x20);
+    w[1] = _mm256_permute2f128_ps(x, y, 0x31);
+}
+#define G4_PREFETCH_T0(ptr) _mm_prefetch((const char*)(ptr), _MM_HINT_T0)
 #elif defined(G4_NEON)
 typedef float32x4_t g4_vf;
 #define G4_VL 4
 #define g4_vzero() vdupq_n_f32(0.0f)
 #define g4_vload(p) vld1q_f32(p)
+#define g4_vstore(p, v) vst1q_f32((p), (v))
 #define g4_vfma(x, y, acc) vfmaq_f32((acc), (x), (y))
 static inline float g4_vsum(float32x4_t v) { return vaddvq_f32(v); }
+typedef struct g4_lut {
+    uint8x16x4_t b; /* byte j of table[q] * s in b.val[j][q] */
+} g4_lut;
+G4_INLINE g4_lut g4_lut_make(const float* table, float s) {
+    float t[16];
+    for (int i = 0; i < 4; ++i) vst1q_f32(t + 4 * i, vmulq_n_f32(vld1q_f32(table + 4 * i), s));
+    g4_lut l;
+    l.b = vld4q_u8((const uint8_t*)(const void*)t);
+    return l;
+}
+/* 16 codes (one per byte, 0..15) → 16 floats in order */
+G4_INLINE void g4_lookup16(const g4_lut* l, uint8x16_t q, g4_vf w[4]) {
+    const uint8x16_t b0 = vqtbl1q_u8(l->b.val[0], q), b1 = vqtbl1q_u8(l->b.val[1], q);
+    const uint8x16_t b2 = vqtbl1q_u8(l->b.val[2], q), b3 = vqtbl1q_u8(l->b.val[3], q);
+    const uint16x8_t x0 = vreinterpretq_u16_u8(vzip1q_u8(b0, b1)), x1 = vreinterpretq_u16_u8(vzip2q_u8(b0, b1));
+    const uint16x8_t y0 = vreinterpretq_u16_u8(vzip1q_u8(b2, b3)), y1 = vreinterpretq_u16_u8(vzip2q_u8(b2, b3));
+    w[0] = vreinterpretq_f32_u16(vzip1q_u16(x0, y0));
+    w[1] = vreinterpretq_f32_u16(vzip2q_u16(x0, y0));
+    w[2] = vreinterpretq_f32_u16(vzip1q_u16(x1, y1));
+    w[3] = vreinterpretq_f32_u16(vzip2q_u16(x1, y1));
+}
+G4_INLINE void g4_dec_g4(const g4_lut* l, const uint8_t* s, int t, int h, g4_vf w[4]) {
+    const uint8x16x2_t x = vld2q_u8(s + 32 * h); /* val[0]: bits 0..7 of words 16h..16h+15, val[1]: bits 8..15 */
+    const uint8x16_t b = x.val[t >> 1];
+    g4_lookup16(l, (t & 1) ? vshrq_n_u8(b, 4) : vandq_u8(b, vdupq_n_u8(15)), w);
+}
+G4_INLINE void g4_dec_std(const g4_lut* l, const uint8_t* s, int perm, g4_vf w[4]) {
+    const uint8x8_t x = vld1_u8(s), hi = vshr_n_u8(x, 4), lo = vand_u8(x, vdup_n_u8(15));
+    g4_lookup16(l, perm ? vcombine_u8(hi, lo) : vcombine_u8(vzip1_u8(hi, lo), vzip2_u8(hi, lo)), w);
+}
+#define G4_PREFETCH_T0(ptr) __builtin_prefetch((const void*)(ptr), 0, 3)
 #else
 #error "ops_gemm4.c: no SIMD ISA enabled (expected AVX-512, AVX2 or NEON compiler flags)"
 #endif
+#define G4_W16 (16 / G4_VL) /* vectors per 16 decoded weights */
+#define G4_STD_RUN 16       /* STANDARD fused gemv: k runs of 8 even + 8 odd */
+
+/* Dequantize rows [n0, n0 + nrows) into tile[r][Kp] (f32): vector paths for the G4 layout and for STANDARD rows
+ * with K % blocksize == 0 (rows start on a byte, every 16-k run lies in one block); else the portable decoder. */
+static void g4_decode_panel_f32(const g4_plan* p, int64_t n0, int64_t nrows, float* tile) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const float* table = bnb_table_4bit(a->quant_type);
+    const int64_t K = a->K, Kp = p->Kp, bs = a->blocksize, nbr = K % bs == 0 ? K / bs : 0;
+    for (int64_t r = 0; r < nrows; ++r) {
+        const int64_t n = n0 + r;
+        float* dst = tile + r * Kp;
+        g4_vf w[G4_W16];
+        if (n >= a->N) {
+            memset(dst, 0, (size_t)Kp * sizeof(float));
+        } else if (a->layout == BNB_WEIGHT_BACKEND && nbr > 0) {
+            const int64_t nch = Kp / G4_CHUNK;
+            const uint8_t* src = a->W + ((n / G4_GROUP) * nch * G4_GROUP + n % G4_GROUP) * G4_CHUNK_BYTES;
+            for (int64_t j = 0; j < nch; ++j, src += G4_GROUP * G4_CHUNK_BYTES)
+                for (int t = 0; t < 4; ++t) {
+                    const int64_t k = j * G4_CHUNK + 32 * t;
+                    if (k >= K) {
+                        memset(dst + k, 0, 32 * sizeof(float));
+                        continue;
+                    }
+                    const g4_lut l = g4_lut_make(table, bnb_scale_at(&a->scales, n * nbr + (k >> p->lbs)));
+                    for (int h = 0; h < 2; ++h) {
+                        g4_dec_g4(&l, src, t, h, w);
+                        for (int v = 0; v < G4_W16; ++v) g4_vstore(dst + k + 16 * h + G4_VL * v, w[v]);
+                    }
+                }
+        } else if (a->layout == BNB_WEIGHT_STANDARD && nbr > 0) {
+            const uint8_t* src = a->W + n * K / 2;
+            for (int64_t b = 0; b < nbr; ++b) {
+                const g4_lut l = g4_lut_make(table, bnb_scale_at(&a->scales, n * nbr + b));
+                for (int64_t k = b * bs; k < (b + 1) * bs; k += 16) {
+                    g4_dec_std(&l, src + k / 2, 0, w);
+                    for (int v = 0; v < G4_W16; ++v) g4_vstore(dst + k + G4_VL * v, w[v]);
+                }
+            }
+            for (int64_t k = K; k < Kp; ++k) dst[k] = 0.0f;
+        } else {
+            g4_decode_row_generic(p, n, dst);
+        }
+    }
+}
 
 G4_INLINE void g4_dot_f32(int mr, int nc, const float* A, int64_t lda, const float* B, int64_t ldb, int64_t Kp,
                           float sums[G4_MR][G4_NC]) {
@@ -786,7 +903,61 @@ G4_INLINE void g4_dot_f32(int mr, int nc, const float* A, int64_t lda, const flo
         for (int c = 0; c < nc; ++c) sums[m][c] = g4_vsum(acc[m][c]);
 }
 
-#define G4_HAVE_FUSED 0
+/* Fused gemv on the G4 layout: rows [0, mr) of A against group rows [c0, c0 + nc) of group g (srow[c]: the
+ * resolved scales of each row). Per 64 bytes of a row: the table scaled per block, 16 decodes of 8 (AVX2) or
+ * 8 of 16 (NEON) weights, FMA with A (f32, from the converted scratch). */
+#define G4_PREFETCH 1024 /* bytes ahead in the group's stream */
+G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0, const float* const* srow) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t Kp = p->Kp, nch = Kp / G4_CHUNK, bs = a->blocksize, last = a->K / bs - 1;
+    const float* table = bnb_table_4bit(a->quant_type);
+    const float* A = (const float*)(const void*)p->A;
+    const uint8_t* src = a->W + g * nch * G4_GROUP * G4_CHUNK_BYTES;
+    g4_vf acc[G4_FUSED_MAX_M][G4_GROUP];
+    for (int m = 0; m < mr; ++m)
+        for (int c = 0; c < nc; ++c) acc[m][c] = g4_vzero();
+    for (int64_t j = 0; j < nch; ++j, src += G4_GROUP * G4_CHUNK_BYTES) {
+        for (int c = 0; c < nc; ++c) {
+            const uint8_t* s = src + (c0 + c) * G4_CHUNK_BYTES;
+            G4_PREFETCH_T0(s + G4_PREFETCH);
+            g4_lut l = g4_lut_make(table, srow[c][0]);
+            for (int t = 0; t < 4; ++t) {
+                const int64_t k = j * G4_CHUNK + 32 * t;
+                if (t == 0 || (k & (bs - 1)) == 0) {
+                    const int64_t b = (k >> p->lbs) < last ? (k >> p->lbs) : last;
+                    l = g4_lut_make(table, srow[c][b]);
+                }
+                for (int h = 0; h < 2; ++h) {
+                    g4_vf w[G4_W16];
+                    g4_dec_g4(&l, s, t, h, w);
+                    for (int m = 0; m < mr; ++m)
+                        for (int v = 0; v < G4_W16; ++v)
+                            acc[m][c] = g4_vfma(g4_vload(A + m * Kp + k + 16 * h + G4_VL * v), w[v], acc[m][c]);
+                }
+            }
+        }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int c = 0; c < nc; ++c) {
+            const int64_t n = g * G4_GROUP + c0 + c;
+            if (n < a->N) g4_store(a, m, n, g4_vsum(acc[m][c]));
+        }
+}
+
+static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* sr) {
+    switch (p->a->M) {
+    case 1: g4_fused_f32(p, g, 1, 8, 0, sr); break;
+    case 2: g4_fused_f32(p, g, 2, 4, 0, sr); g4_fused_f32(p, g, 2, 4, 4, sr + 4); break;
+    case 3:
+        for (int c0 = 0; c0 < 8; c0 += 2) g4_fused_f32(p, g, 3, 2, c0, sr + c0);
+        break;
+    default:
+        for (int c0 = 0; c0 < 8; c0 += 2) g4_fused_f32(p, g, 4, 2, c0, sr + c0);
+        break;
+    }
+}
+
+#define G4_HAVE_FUSED 1
 #define G4_HAVE_BF16 0
 #endif
 
@@ -933,8 +1104,11 @@ static void g4_fused_task(void* arg, int64_t task) {
         for (int64_t g = g0; g < groups && g < g0 + G4_FUSED_GROUPS_PER_CLAIM; ++g) {
             const float* srow[G4_GROUP];
             g4_group_scales(p, g, buf, srow);
+#if G4_HAVE_BF16
             if (p->bf16) g4_fused_group_bf16(p, g, srow);
-            else g4_fused_group_f32(p, g, srow);
+            else
+#endif
+                g4_fused_group_f32(p, g, srow);
         }
     }
 }
