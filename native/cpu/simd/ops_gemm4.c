@@ -218,6 +218,7 @@ bnb_status BNB_CALL bnb_cpu_weight_unpack(bnb_context* context, int32_t format, 
 typedef struct g4_plan {
     const bnb_gemm_4bit_args* a;
     int bf16;        /* BF16 path: A and tiles hold bf16 */
+    int std_fused;   /* fused gemv on STANDARD rows: A permuted per G4_STD_RUN */
     int64_t Kp;      /* padded K (multiple of 128) */
     size_t esize;    /* 2 (bf16) or 4 (f32) */
     uint8_t* A;      /* converted A [M, Kp] */
@@ -546,6 +547,40 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
         }
 }
 
+/* Fused gemv on the STANDARD layout (rows of K/2 contiguous bytes, element 2i in the high nibble; K % bs == 0):
+ * rows nr (1 or 2) from n, rows [0, mr) of A. 16 bytes = 32 k per step: vpmovzxbd, vpermps on (byte >> 4) gives the
+ * 16 even k, on the byte itself (vpermps reads the low 4 bits) the 16 odd k, against A permuted the same way
+ * (g4_permute_std_runs: per 32 k, the 16 even then the 16 odd); two accumulators per (row of A, weight row). The
+ * rows of a claim follow each other in memory: one sequential stream, prefetched 8 KiB ahead. */
+#define G4_STD_RUN 32
+G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t K = a->K, Kp = p->Kp, bs = a->blocksize, nbr = K / bs;
+    const __m512 tab = _mm512_loadu_ps(bnb_table_4bit(a->quant_type));
+    const float* A = (const float*)(const void*)p->A;
+    __m512 acc[G4_FUSED_MAX_M][2][2];
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r) acc[m][r][0] = acc[m][r][1] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nbr; ++b) {
+        __m512 lut[2];
+        for (int r = 0; r < nr; ++r) lut[r] = _mm512_mul_ps(tab, _mm512_set1_ps(bnb_scale_at(&a->scales, (n + r) * nbr + b)));
+        for (int64_t k = b * bs; k < (b + 1) * bs; k += 32)
+            for (int r = 0; r < nr; ++r) {
+                const uint8_t* s = a->W + (n + r) * (K / 2) + k / 2;
+                if ((k & 127) == 0) _mm_prefetch((const char*)s + G4_PREFETCH, _MM_HINT_T1);
+                const __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(const void*)s));
+                const __m512 ev = _mm512_permutexvar_ps(_mm512_srli_epi32(d, 4), lut[r]);
+                const __m512 od = _mm512_permutexvar_ps(d, lut[r]);
+                for (int m = 0; m < mr; ++m) {
+                    acc[m][r][0] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k), ev, acc[m][r][0]);
+                    acc[m][r][1] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k + 16), od, acc[m][r][1]);
+                }
+            }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r) g4_store(a, m, n + r, _mm512_reduce_add_ps(_mm512_add_ps(acc[m][r][0], acc[m][r][1])));
+}
+
 G4_BF16_TARGET static void g4_fused_group_bf16(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_bf16(p, g, 1, 8, 0, sr); break;
@@ -757,6 +792,7 @@ typedef __m256 g4_vf;
 #define g4_vload(p) _mm256_loadu_ps(p)
 #define g4_vstore(p, v) _mm256_storeu_ps((p), (v))
 #define g4_vfma(x, y, acc) _mm256_fmadd_ps((x), (y), (acc))
+#define g4_vadd(x, y) _mm256_add_ps((x), (y))
 static inline float g4_vsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -807,6 +843,7 @@ typedef float32x4_t g4_vf;
 #define g4_vload(p) vld1q_f32(p)
 #define g4_vstore(p, v) vst1q_f32((p), (v))
 #define g4_vfma(x, y, acc) vfmaq_f32((acc), (x), (y))
+#define g4_vadd(x, y) vaddq_f32((x), (y))
 static inline float g4_vsum(float32x4_t v) { return vaddvq_f32(v); }
 typedef struct g4_lut {
     uint8x16x4_t b; /* byte j of table[q] * s in b.val[j][q] */
@@ -950,6 +987,44 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
         }
 }
 
+/* Fused gemv on the STANDARD layout (rows of K/2 contiguous bytes; K % bs == 0): rows nr (1 or 2) from n, rows
+ * [0, mr) of A; 8 bytes = 16 k per step, decoded as the 8 even k then the 8 odd k against A permuted the same way
+ * (g4_permute_std_runs). Accumulators: per (row of A, weight row), two for mr <= 2. */
+G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t K = a->K, Kp = p->Kp, bs = a->blocksize, nbr = K / bs;
+    const float* table = bnb_table_4bit(a->quant_type);
+    const float* A = (const float*)(const void*)p->A;
+    enum { NA = 2 }; /* accumulators per (m, r) when mr <= 2 */
+    g4_vf acc[G4_FUSED_MAX_M][2][NA];
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r)
+            for (int i = 0; i < NA; ++i) acc[m][r][i] = g4_vzero();
+    for (int64_t b = 0; b < nbr; ++b) {
+        g4_lut lut[2];
+        for (int r = 0; r < nr; ++r) lut[r] = g4_lut_make(table, bnb_scale_at(&a->scales, (n + r) * nbr + b));
+        for (int64_t k = b * bs; k < (b + 1) * bs; k += 16)
+            for (int r = 0; r < nr; ++r) {
+                const uint8_t* s = a->W + (n + r) * (K / 2) + k / 2;
+                if ((k & 127) == 0) G4_PREFETCH_L2(s + G4_PREFETCH);
+                g4_vf w[G4_W16];
+                g4_dec_std(&lut[r], s, 1, w);
+                for (int m = 0; m < mr; ++m)
+                    for (int v = 0; v < G4_W16; ++v) {
+                        const int i = mr <= 2 ? v % NA : 0;
+                        acc[m][r][i] = g4_vfma(g4_vload(A + m * Kp + k + G4_VL * v), w[v], acc[m][r][i]);
+                    }
+            }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r) {
+            g4_vf t = acc[m][r][0];
+            if (mr <= 2)
+                for (int i = 1; i < NA; ++i) t = g4_vadd(t, acc[m][r][i]);
+            g4_store(a, m, n + r, g4_vsum(t));
+        }
+}
+
 static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_f32(p, g, 1, 8, 0, sr); break;
@@ -966,6 +1041,33 @@ static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* 
 #define G4_HAVE_FUSED 1
 #define G4_HAVE_BF16 0
 #endif
+
+/* STANDARD fused gemv over rows [n0, n1): pairs of rows, compile-time M. */
+static void g4_fused_std_rows(const g4_plan* p, int64_t n0, int64_t n1) {
+    const int mr = (int)p->a->M;
+    for (int64_t n = n0; n < n1; n += 2) {
+        const int nr = n + 1 < n1 ? 2 : 1;
+#define G4_SR(m)                                                                                                   \
+    case m:                                                                                                        \
+        if (nr == 2) g4_fused_std_f32(p, n, 2, m);                                                                 \
+        else g4_fused_std_f32(p, n, 1, m);                                                                         \
+        break;
+        switch (mr) { G4_SR(1) G4_SR(2) G4_SR(3) default: G4_SR(4) }
+#undef G4_SR
+    }
+}
+
+/* A row permuted for the STANDARD fused gemv: per G4_STD_RUN k, the even k then the odd k. */
+static void g4_permute_std_runs(float* row, int64_t Kp) {
+    float tmp[G4_STD_RUN];
+    for (int64_t k = 0; k < Kp; k += G4_STD_RUN) {
+        for (int i = 0; i < G4_STD_RUN / 2; ++i) {
+            tmp[i] = row[k + 2 * i];
+            tmp[G4_STD_RUN / 2 + i] = row[k + 2 * i + 1];
+        }
+        memcpy(row + k, tmp, sizeof(tmp));
+    }
+}
 
 /* A row → f32, zero-padded to Kp (exact for every dtype). */
 static void g4_convert_row_f32(const bnb_gemm_4bit_args* a, int64_t m, int64_t Kp, float* dst) {
@@ -1008,6 +1110,9 @@ static void g4_convert_task(void* arg, int64_t task) {
         }
 #endif
         g4_convert_row_f32(p->a, m, p->Kp, (float*)(p->A + (size_t)(m * p->Kp) * 4));
+#if G4_HAVE_FUSED
+        if (p->std_fused) g4_permute_std_runs((float*)(p->A + (size_t)(m * p->Kp) * 4), p->Kp);
+#endif
     }
 }
 
@@ -1107,6 +1212,11 @@ static void g4_fused_task(void* arg, int64_t task) {
     for (;;) {
         const int64_t g0 = (int64_t)atomic_fetch_add(&p->next, 1) * G4_FUSED_GROUPS_PER_CLAIM;
         if (g0 >= groups) break;
+        if (p->std_fused) { /* the claim's rows, in memory order */
+            const int64_t g1 = g0 + G4_FUSED_GROUPS_PER_CLAIM < groups ? g0 + G4_FUSED_GROUPS_PER_CLAIM : groups;
+            g4_fused_std_rows(p, g0 * G4_GROUP, g1 * G4_GROUP < p->a->N ? g1 * G4_GROUP : p->a->N);
+            continue;
+        }
         for (int64_t g = g0; g < groups && g < g0 + G4_FUSED_GROUPS_PER_CLAIM; ++g) {
             const float* srow[G4_GROUP];
             g4_group_scales(p, g, buf, srow);
@@ -1139,11 +1249,14 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
 #if defined(BNB_GEMM4_FORCE_F32) /* test builds: exercise the F32 path on a BF16 machine */
     p.bf16 = 0;
 #endif
-    p.esize = p.bf16 ? 2 : 4;
     p.Kp = g4_kp(a->K);
     while (((int64_t)1 << p.lbs) < a->blocksize) ++p.lbs;
-    const int fused = G4_HAVE_FUSED && a->layout == BNB_WEIGHT_BACKEND && a->M <= G4_FUSED_MAX_M &&
-                      a->K % a->blocksize == 0;
+    /* fused gemv (weights decoded into registers, streamed once): G4 layout, or STANDARD rows (F32 path) */
+    const int fused = G4_HAVE_FUSED && (a->layout == BNB_WEIGHT_BACKEND || a->layout == BNB_WEIGHT_STANDARD) &&
+                      a->M <= G4_FUSED_MAX_M && a->K % a->blocksize == 0;
+    p.std_fused = fused && a->layout == BNB_WEIGHT_STANDARD;
+    if (p.std_fused) p.bf16 = 0;
+    p.esize = p.bf16 ? 2 : 4;
     const int64_t threads = bnb_thread_pool_size(context->pool);
 #if defined(G4_AVX512)
     /* panel: 64 columns (16 at smaller tiles) whose transposed tile stays <= G4_TILE_TARGET; + 16 decoded rows */
