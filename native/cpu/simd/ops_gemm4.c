@@ -581,6 +581,72 @@ G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
         for (int r = 0; r < nr; ++r) g4_store(a, m, n + r, _mm512_reduce_add_ps(_mm512_add_ps(acc[m][r][0], acc[m][r][1])));
 }
 
+/* BF16 path of the STANDARD fused gemv (bf16 activations, AVX512_BF16, blocksize >= 64): 32 bytes = 64 k per step,
+ * vpmovzxbw, vpermw on (word >> 4) for the 32 even k and on the word itself (the 16-entry bf16 code table is
+ * duplicated, so vpermw's bit 4 = the high nibble's bit 0 does not matter) for the 32 odd k, vdpbf16ps against A
+ * permuted per 64 k; per block the short sums are scaled in f32, as in g4_fused_bf16. */
+#define G4_STD_RUN_BF16 64
+G4_BF16_TARGET G4_INLINE void g4_fused_std_bf16(const g4_plan* p, int64_t n, int nr, int mr) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t K = a->K, Kp = p->Kp, bs = a->blocksize, nbr = K / bs;
+    const __m512 t32 = _mm512_loadu_ps(bnb_table_4bit(a->quant_type));
+    const __m512i tab = (__m512i)_mm512_cvtne2ps_pbh(t32, t32);
+    const uint16_t* A = (const uint16_t*)(const void*)p->A;
+    __m512 acc[G4_FUSED_MAX_M][2];
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r) acc[m][r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nbr; ++b) {
+        __m512 blk[G4_FUSED_MAX_M][2][2];
+        for (int m = 0; m < mr; ++m)
+            for (int r = 0; r < nr; ++r) blk[m][r][0] = blk[m][r][1] = _mm512_setzero_ps();
+        for (int64_t k = b * bs; k < (b + 1) * bs; k += 64)
+            for (int r = 0; r < nr; ++r) {
+                const uint8_t* s = a->W + (n + r) * (K / 2) + k / 2;
+                if ((k & 127) == 0) _mm_prefetch((const char*)s + G4_PREFETCH, _MM_HINT_T1);
+                const __m512i d = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(const void*)s));
+                const __m512bh ev = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(d, 4), tab);
+                const __m512bh od = (__m512bh)_mm512_permutexvar_epi16(d, tab);
+                for (int m = 0; m < mr; ++m) {
+                    const uint16_t* x = A + m * Kp + k;
+                    blk[m][r][0] = _mm512_dpbf16_ps(blk[m][r][0], (__m512bh)_mm512_loadu_si512((const void*)x), ev);
+                    blk[m][r][1] = _mm512_dpbf16_ps(blk[m][r][1], (__m512bh)_mm512_loadu_si512((const void*)(x + 32)), od);
+                }
+            }
+        for (int r = 0; r < nr; ++r) {
+            const __m512 sv = _mm512_set1_ps(bnb_scale_at(&a->scales, (n + r) * nbr + b));
+            for (int m = 0; m < mr; ++m) acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(blk[m][r][0], blk[m][r][1]), sv, acc[m][r]);
+        }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int r = 0; r < nr; ++r) g4_store(a, m, n + r, _mm512_reduce_add_ps(acc[m][r]));
+}
+
+G4_BF16_TARGET static void g4_fused_std_rows_bf16(const g4_plan* p, int64_t n0, int64_t n1) {
+    const int mr = (int)p->a->M;
+    for (int64_t n = n0; n < n1; n += 2) {
+        const int nr = n + 1 < n1 ? 2 : 1;
+#define G4_SR(m)                                                                                                   \
+    case m:                                                                                                        \
+        if (nr == 2) g4_fused_std_bf16(p, n, 2, m);                                                                \
+        else g4_fused_std_bf16(p, n, 1, m);                                                                        \
+        break;
+        switch (mr) { G4_SR(1) G4_SR(2) G4_SR(3) default: G4_SR(4) }
+#undef G4_SR
+    }
+}
+
+/* bf16 A row permuted per G4_STD_RUN_BF16 k: the even k then the odd k. */
+static void g4_permute_std_runs_bf16(uint16_t* row, int64_t Kp) {
+    uint16_t tmp[G4_STD_RUN_BF16];
+    for (int64_t k = 0; k < Kp; k += G4_STD_RUN_BF16) {
+        for (int i = 0; i < G4_STD_RUN_BF16 / 2; ++i) {
+            tmp[i] = row[k + 2 * i];
+            tmp[G4_STD_RUN_BF16 / 2 + i] = row[k + 2 * i + 1];
+        }
+        memcpy(row + k, tmp, sizeof(tmp));
+    }
+}
+
 G4_BF16_TARGET static void g4_fused_group_bf16(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_bf16(p, g, 1, 8, 0, sr); break;
@@ -1106,6 +1172,7 @@ static void g4_convert_task(void* arg, int64_t task) {
 #if G4_HAVE_BF16
         if (p->bf16) {
             g4_convert_row_bf16(p->a, m, p->Kp, (uint16_t*)(p->A + (size_t)(m * p->Kp) * 2));
+            if (p->std_fused) g4_permute_std_runs_bf16((uint16_t*)(p->A + (size_t)(m * p->Kp) * 2), p->Kp);
             continue;
         }
 #endif
@@ -1214,7 +1281,12 @@ static void g4_fused_task(void* arg, int64_t task) {
         if (g0 >= groups) break;
         if (p->std_fused) { /* the claim's rows, in memory order */
             const int64_t g1 = g0 + G4_FUSED_GROUPS_PER_CLAIM < groups ? g0 + G4_FUSED_GROUPS_PER_CLAIM : groups;
-            g4_fused_std_rows(p, g0 * G4_GROUP, g1 * G4_GROUP < p->a->N ? g1 * G4_GROUP : p->a->N);
+            const int64_t n1 = g1 * G4_GROUP < p->a->N ? g1 * G4_GROUP : p->a->N;
+#if G4_HAVE_BF16
+            if (p->bf16) g4_fused_std_rows_bf16(p, g0 * G4_GROUP, n1);
+            else
+#endif
+                g4_fused_std_rows(p, g0 * G4_GROUP, n1);
             continue;
         }
         for (int64_t g = g0; g < groups && g < g0 + G4_FUSED_GROUPS_PER_CLAIM; ++g) {
@@ -1251,11 +1323,11 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
 #endif
     p.Kp = g4_kp(a->K);
     while (((int64_t)1 << p.lbs) < a->blocksize) ++p.lbs;
-    /* fused gemv (weights decoded into registers, streamed once): G4 layout, or STANDARD rows (F32 path) */
+    /* fused gemv (weights decoded into registers, streamed once): G4 layout, or STANDARD rows */
     const int fused = G4_HAVE_FUSED && (a->layout == BNB_WEIGHT_BACKEND || a->layout == BNB_WEIGHT_STANDARD) &&
                       a->M <= G4_FUSED_MAX_M && a->K % a->blocksize == 0;
     p.std_fused = fused && a->layout == BNB_WEIGHT_STANDARD;
-    if (p.std_fused) p.bf16 = 0;
+    if (p.std_fused && a->blocksize < 64) p.bf16 = 0; /* the BF16 kernel steps 64 k inside one block */
     p.esize = p.bf16 ? 2 : 4;
     const int64_t threads = bnb_thread_pool_size(context->pool);
 #if defined(G4_AVX512)
