@@ -9,9 +9,14 @@
  *   - A is converted once per call into a zero-padded scratch [M, Kp] (f32, or bf16 on the BF16 path);
  *   - weights are dequantized per panel of columns into a per-thread tile [NP, Kp] (w = f32(table[q] * absmax),
  *     exactly the reference value, then rounded to bf16 on the BF16 path) and the tile is reused by every row of A
- *     (gemm, and gemv with M > 4, or any M on the STANDARD / BNB_CPU formats);
+ *     (gemm, gemv with M > 4, the BNB_CPU format, and shapes with K % blocksize != 0);
  *   - gemv with M <= 4 on the G4 layout decodes straight from the packed bytes into registers with a per-block
- *     scaled lookup table (vpermw / vpermps on the low bits of each 16-bit word) and streams the weights once.
+ *     scaled lookup table (AVX-512: vpermw / vpermps on the low bits of each 16-bit word; AVX2: vpermps on both
+ *     8-entry halves + vblendvps on bit 3; NEON: vqtbl1q_u8 on the 4 byte planes of the scaled table) and streams
+ *     the weights once, prefetching 8 KiB ahead into L2;
+ *   - gemv with M <= 4 on STANDARD rows (K % blocksize == 0) is fused too: the high nibbles (even k) and low nibbles
+ *     (odd k) of a run of bytes are decoded as two vectors and dotted with a copy of A whose runs are permuted the
+ *     same way (even k, then odd k), so rows stream once in memory order with no weight shuffles.
  * Work is split by output columns (panels / groups); every output element is reduced in one fixed order by one
  * task, so the bytes do not depend on the thread count or on which thread ran which panel.
  *
@@ -19,9 +24,10 @@
  *   - F32 path (f32/f16 activations on every variant; bf16 activations on AVX2, NEON and AVX-512 without
  *     AVX512_BF16): weights exactly the reference values, A exact, FMA and a lane-split sum: NMSE <= 1e-10 for out
  *     f32 (observed <= 6e-12 for K <= 8192, i.e. ~u^2 K).
- *   - BF16 path (bf16 activations with AVX512_BF16, chosen at run time): A is exact, weights rounded to bf16 (gemm:
- *     bf16(f32(code * absmax)); fused gemv: bf16(code) with the absmax applied in f32 per block), exact products,
- *     f32 sums. Per element |out - ref| <= 2^-8 * sum_k |a_k w_k| (+ f32 terms), so NMSE <= 3e-5 on random data
+ *   - BF16 path (bf16 activations with AVX512_BF16, chosen at run time; the STANDARD fused gemv needs blocksize
+ *     >= 64, else it takes the F32 path): A is exact, weights rounded to bf16 (gemm: bf16(f32(code * absmax)); fused
+ *     gemv: bf16(code) with the absmax applied in f32 per block), exact products, f32 sums. Per element
+ *     |out - ref| <= 2^-8 * sum_k |a_k w_k| (+ f32 terms), so NMSE <= 3e-5 on random data
  *     (observed ~2e-6 on long rows); a single output with heavy cancellation can go higher (5e-5 seen, N=1 K=32).
  *   - out f16 / bf16 add the output rounding (a last-bit flip: 1e-6 / 6.2e-5).
  *   - Every output is one sum in a fixed order whatever the thread count: identical bytes for 1, 2, 3 … threads.
@@ -563,7 +569,8 @@ G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
         for (int r = 0; r < nr; ++r) acc[m][r][0] = acc[m][r][1] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nbr; ++b) {
         __m512 lut[2];
-        for (int r = 0; r < nr; ++r) lut[r] = _mm512_mul_ps(tab, _mm512_set1_ps(bnb_scale_at(&a->scales, (n + r) * nbr + b)));
+        for (int r = 0; r < nr; ++r)
+            lut[r] = _mm512_mul_ps(tab, _mm512_set1_ps(bnb_scale_at(&a->scales, (n + r) * nbr + b)));
         for (int64_t k = b * bs; k < (b + 1) * bs; k += 32)
             for (int r = 0; r < nr; ++r) {
                 const uint8_t* s = a->W + (n + r) * (K / 2) + k / 2;
@@ -578,7 +585,8 @@ G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
             }
     }
     for (int m = 0; m < mr; ++m)
-        for (int r = 0; r < nr; ++r) g4_store(a, m, n + r, _mm512_reduce_add_ps(_mm512_add_ps(acc[m][r][0], acc[m][r][1])));
+        for (int r = 0; r < nr; ++r)
+            g4_store(a, m, n + r, _mm512_reduce_add_ps(_mm512_add_ps(acc[m][r][0], acc[m][r][1])));
 }
 
 /* BF16 path of the STANDARD fused gemv (bf16 activations, AVX512_BF16, blocksize >= 64): 32 bytes = 64 k per step,
@@ -608,13 +616,16 @@ G4_BF16_TARGET G4_INLINE void g4_fused_std_bf16(const g4_plan* p, int64_t n, int
                 const __m512bh od = (__m512bh)_mm512_permutexvar_epi16(d, tab);
                 for (int m = 0; m < mr; ++m) {
                     const uint16_t* x = A + m * Kp + k;
-                    blk[m][r][0] = _mm512_dpbf16_ps(blk[m][r][0], (__m512bh)_mm512_loadu_si512((const void*)x), ev);
-                    blk[m][r][1] = _mm512_dpbf16_ps(blk[m][r][1], (__m512bh)_mm512_loadu_si512((const void*)(x + 32)), od);
+                    const __m512bh x0 = (__m512bh)_mm512_loadu_si512((const void*)x);
+                    const __m512bh x1 = (__m512bh)_mm512_loadu_si512((const void*)(x + 32));
+                    blk[m][r][0] = _mm512_dpbf16_ps(blk[m][r][0], x0, ev);
+                    blk[m][r][1] = _mm512_dpbf16_ps(blk[m][r][1], x1, od);
                 }
             }
         for (int r = 0; r < nr; ++r) {
             const __m512 sv = _mm512_set1_ps(bnb_scale_at(&a->scales, (n + r) * nbr + b));
-            for (int m = 0; m < mr; ++m) acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(blk[m][r][0], blk[m][r][1]), sv, acc[m][r]);
+            for (int m = 0; m < mr; ++m)
+                acc[m][r] = _mm512_fmadd_ps(_mm512_add_ps(blk[m][r][0], blk[m][r][1]), sv, acc[m][r]);
         }
     }
     for (int m = 0; m < mr; ++m)
