@@ -9,7 +9,8 @@
  *   - A is converted once per call into a zero-padded scratch [M, Kp] (f32, or bf16 on the BF16 path);
  *   - weights are dequantized per panel of columns into a per-thread tile [NP, Kp] (w = f32(table[q] * absmax),
  *     exactly the reference value, then rounded to bf16 on the BF16 path) and the tile is reused by every row of A
- *     (gemm, gemv with M > 4, the BNB_CPU format, and shapes with K % blocksize != 0);
+ *     (gemm, gemv with M > 4, the BNB_CPU format, and shapes with K % blocksize != 0); AVX-512 and AVX2 (M > 4)
+ *     transpose the panel and run "lanes along n" kernels instead (A broadcast, see g4_panel_nk / g4_panel_nk_avx2);
  *   - gemv with M <= 4 on the G4 layout decodes straight from the packed bytes into registers with a per-block
  *     scaled lookup table (AVX-512: vpermw / vpermps on the low bits of each 16-bit word; AVX2: vpermps on both
  *     8-entry halves + vblendvps on bit 3; NEON: vqtbl1q_u8 on the 4 byte planes of the scaled table) and streams
@@ -1237,6 +1238,125 @@ G4_BF16_TARGET static void g4_dot_bf16_any(int mr, int nc, const uint16_t* A, in
 }
 #endif
 
+#if defined(G4_AVX2)
+/* ─── AVX2 gemm (M > 4): A broadcast, lanes along n, as the AVX-512 g4_panel_nk ─────────────────────────────
+ * The panel (up to G4_XNP columns) is dequantized 8 rows at a time and transposed into tile[k][NP] (f32); the kernel
+ * keeps 6 rows of A x 2 vectors (16 columns) of outputs in registers: 12 FMA per 2 tile loads + 6 broadcasts. Every
+ * output is one ascending-k FMA chain, independent of the thread count. */
+#define G4_XNP 32
+#define G4_XMR 6
+
+/* 8 x 8 transpose of floats: dst[c][r] = src[r][c]. */
+G4_INLINE void g4_transpose8(const float* src, int64_t ls, float* dst, int64_t ld) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ls);
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        r[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        r[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        r[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        r[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int j = 0; j < 4; ++j) {
+        _mm256_storeu_ps(dst + j * ld, _mm256_permute2f128_ps(r[j], r[4 + j], 0x20));
+        _mm256_storeu_ps(dst + (4 + j) * ld, _mm256_permute2f128_ps(r[j], r[4 + j], 0x31));
+    }
+}
+
+G4_INLINE void g4_store_vec8(const bnb_gemm_4bit_args* a, int64_t m, int64_t n0, __m256 v) {
+    float tmp[8];
+    _mm256_storeu_ps(tmp, v);
+    for (int i = 0; i < 8 && n0 + i < a->N; ++i) g4_store(a, m, n0 + i, tmp[i]);
+}
+
+G4_INLINE void g4_nk_avx2(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0, const float* tile, int64_t ld) {
+    const int64_t Kp = p->Kp;
+    const float* A = (const float*)(const void*)p->A + m0 * Kp;
+    __m256 acc[G4_XMR][2];
+    for (int m = 0; m < G4_XMR; ++m) acc[m][0] = acc[m][1] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < Kp; ++k) {
+        __m256 b[2];
+        for (int v = 0; v < nv; ++v) b[v] = _mm256_loadu_ps(tile + k * ld + 8 * v);
+        for (int m = 0; m < mr; ++m) {
+            const __m256 x = _mm256_broadcast_ss(A + m * Kp + k);
+            for (int v = 0; v < nv; ++v) acc[m][v] = _mm256_fmadd_ps(x, b[v], acc[m][v]);
+        }
+    }
+    for (int m = 0; m < mr; ++m)
+        for (int v = 0; v < nv; ++v) g4_store_vec8(p->a, m0 + m, n0 + 8 * v, acc[m][v]);
+}
+
+/* The full 6 x 2 block with named accumulators (gcc keeps an array of 12 ymm accumulators in memory). */
+static void g4_nk_avx2_6x2(const g4_plan* p, int64_t m0, int64_t n0, const float* tile, int64_t ld) {
+    const int64_t Kp = p->Kp;
+    const float* A = (const float*)(const void*)p->A + m0 * Kp;
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    for (int64_t k = 0; k < Kp; ++k) {
+        const __m256 b0 = _mm256_loadu_ps(tile + k * ld), b1 = _mm256_loadu_ps(tile + k * ld + 8);
+        __m256 x = _mm256_broadcast_ss(A + k);
+        c00 = _mm256_fmadd_ps(x, b0, c00);
+        c01 = _mm256_fmadd_ps(x, b1, c01);
+        x = _mm256_broadcast_ss(A + Kp + k);
+        c10 = _mm256_fmadd_ps(x, b0, c10);
+        c11 = _mm256_fmadd_ps(x, b1, c11);
+        x = _mm256_broadcast_ss(A + 2 * Kp + k);
+        c20 = _mm256_fmadd_ps(x, b0, c20);
+        c21 = _mm256_fmadd_ps(x, b1, c21);
+        x = _mm256_broadcast_ss(A + 3 * Kp + k);
+        c30 = _mm256_fmadd_ps(x, b0, c30);
+        c31 = _mm256_fmadd_ps(x, b1, c31);
+        x = _mm256_broadcast_ss(A + 4 * Kp + k);
+        c40 = _mm256_fmadd_ps(x, b0, c40);
+        c41 = _mm256_fmadd_ps(x, b1, c41);
+        x = _mm256_broadcast_ss(A + 5 * Kp + k);
+        c50 = _mm256_fmadd_ps(x, b0, c50);
+        c51 = _mm256_fmadd_ps(x, b1, c51);
+    }
+    const __m256 r[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+    for (int m = 0; m < 6; ++m)
+        for (int v = 0; v < 2; ++v) g4_store_vec8(p->a, m0 + m, n0 + 8 * v, r[m][v]);
+}
+
+static void g4_nk_avx2_any(const g4_plan* p, int mr, int nv, int64_t m0, int64_t n0, const float* tile, int64_t ld) {
+    if (mr == 6 && nv == 2) {
+        g4_nk_avx2_6x2(p, m0, n0, tile, ld);
+        return;
+    }
+    switch (mr * 4 + nv) {
+#define G4_NKA(m)                                                                                                  \
+    case m * 4 + 1: g4_nk_avx2(p, m, 1, m0, n0, tile, ld); break;                                                  \
+    case m * 4 + 2: g4_nk_avx2(p, m, 2, m0, n0, tile, ld); break;
+        case 6 * 4 + 1: g4_nk_avx2(p, 6, 1, m0, n0, tile, ld); break;
+        G4_NKA(1) G4_NKA(2) G4_NKA(3) G4_NKA(4) G4_NKA(5)
+#undef G4_NKA
+    default: break;
+    }
+}
+
+/* scratch: tile [Kp][NP] floats, then 8 decoded rows [8][Kp]. */
+static void g4_panel_nk_avx2(g4_plan* p, int64_t panel, uint8_t* scratch) {
+    const bnb_gemm_4bit_args* a = p->a;
+    const int64_t NP = p->NP, n0 = panel * NP, np = n0 + NP < a->N ? NP : a->N - n0, Kp = p->Kp;
+    float* tile = (float*)(void*)scratch;
+    float* rows = tile + Kp * NP;
+    for (int64_t c0 = 0; c0 < np; c0 += 8) {
+        g4_decode_panel_f32(p, n0 + c0, 8, rows);
+        for (int64_t k = 0; k < Kp; k += 8) g4_transpose8(rows + k, Kp, tile + k * NP + c0, NP);
+    }
+    for (int64_t m0 = 0; m0 < a->M; m0 += G4_XMR) {
+        const int mr = (int)(a->M - m0 < G4_XMR ? a->M - m0 : G4_XMR);
+        for (int64_t c0 = 0; c0 < np; c0 += 16) {
+            const int nv = np - c0 > 8 ? 2 : 1;
+            g4_nk_avx2_any(p, mr, nv, m0, n0 + c0, tile + c0, NP);
+        }
+    }
+}
+#endif
+
 /* One panel of NP output columns: dequantize it into this task's tile, then every row block of A against it. */
 static void g4_panel(g4_plan* p, int64_t panel, uint8_t* tile) {
     const bnb_gemm_4bit_args* a = p->a;
@@ -1275,6 +1395,12 @@ static void g4_panel_task(void* arg, int64_t task) {
 #if defined(G4_AVX512)
         g4_panel_nk(p, panel, tile);
 #else
+#if defined(G4_AVX2)
+        if (p->a->M > G4_FUSED_MAX_M) {
+            g4_panel_nk_avx2(p, panel, tile);
+            continue;
+        }
+#endif
         g4_panel(p, panel, tile);
 #endif
     }
@@ -1352,7 +1478,15 @@ static bnb_status g4_run(const char* op, bnb_context* context, const bnb_gemm_4b
     int64_t np = G4_TILE_TARGET / (p.Kp * (int64_t)p.esize) / G4_GROUP * G4_GROUP;
     if (np < G4_GROUP) np = G4_GROUP;
     if (np > bnb_ceil_div(a->N, G4_GROUP) * G4_GROUP) np = bnb_ceil_div(a->N, G4_GROUP) * G4_GROUP;
-    const int64_t panel_bytes = np * p.Kp * (int64_t)p.esize + 64;
+    int64_t panel_bytes = np * p.Kp * (int64_t)p.esize + 64;
+#if defined(G4_AVX2)
+    if (a->M > G4_FUSED_MAX_M) { /* transposed tile of up to G4_XNP columns <= G4_TILE_TARGET, + 8 decoded rows */
+        np = G4_XNP;
+        while (np > 8 && p.Kp * np * 4 > G4_TILE_TARGET) np /= 2;
+        if (np > bnb_ceil_div(a->N, 8) * 8) np = bnb_ceil_div(a->N, 8) * 8;
+        panel_bytes = p.Kp * np * 4 + 8 * p.Kp * 4 + 64;
+    }
+#endif
 #endif
     p.NP = np;
     p.panels = bnb_ceil_div(a->N, np);
