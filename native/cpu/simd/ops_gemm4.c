@@ -1034,6 +1034,8 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
     const float* table = bnb_table_4bit(a->quant_type);
     const float* A = (const float*)(const void*)p->A;
     const uint8_t* src = a->W + g * nch * G4_GROUP * G4_CHUNK_BYTES;
+    /* acc lives in memory (L1) between row chunks; each row chunk works on register copies: all 8 rows of the
+     * group in one pass for every M, at 2 * mr loads/stores per 16 * mr FMA */
     g4_vf acc[G4_FUSED_MAX_M][G4_GROUP];
     for (int m = 0; m < mr; ++m)
         for (int c = 0; c < nc; ++c) acc[m][c] = g4_vzero();
@@ -1041,6 +1043,8 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
         for (int c = 0; c < nc; ++c) {
             const uint8_t* s = src + (c0 + c) * G4_CHUNK_BYTES;
             G4_PREFETCH_L2(s + G4_PREFETCH);
+            g4_vf r[G4_FUSED_MAX_M];
+            for (int m = 0; m < mr; ++m) r[m] = acc[m][c];
             g4_lut l = g4_lut_make(table, srow[c][0]);
             for (int t = 0; t < 4; ++t) {
                 const int64_t k = j * G4_CHUNK + 32 * t;
@@ -1053,9 +1057,10 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
                     g4_dec_g4(&l, s, t, h, w);
                     for (int m = 0; m < mr; ++m)
                         for (int v = 0; v < G4_W16; ++v)
-                            acc[m][c] = g4_vfma(g4_vload(A + m * Kp + k + 16 * h + G4_VL * v), w[v], acc[m][c]);
+                            r[m] = g4_vfma(g4_vload(A + m * Kp + k + 16 * h + G4_VL * v), w[v], r[m]);
                 }
             }
+            for (int m = 0; m < mr; ++m) acc[m][c] = r[m];
         }
     }
     for (int m = 0; m < mr; ++m)
@@ -1106,13 +1111,9 @@ G4_INLINE void g4_fused_std_f32(const g4_plan* p, int64_t n, int nr, int mr) {
 static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_f32(p, g, 1, 8, 0, sr); break;
-    case 2: g4_fused_f32(p, g, 2, 4, 0, sr); g4_fused_f32(p, g, 2, 4, 4, sr + 4); break;
-    case 3:
-        for (int c0 = 0; c0 < 8; c0 += 2) g4_fused_f32(p, g, 3, 2, c0, sr + c0);
-        break;
-    default:
-        for (int c0 = 0; c0 < 8; c0 += 2) g4_fused_f32(p, g, 4, 2, c0, sr + c0);
-        break;
+    case 2: g4_fused_f32(p, g, 2, 8, 0, sr); break;
+    case 3: g4_fused_f32(p, g, 3, 8, 0, sr); break;
+    default: g4_fused_f32(p, g, 4, 8, 0, sr); break;
     }
 }
 
