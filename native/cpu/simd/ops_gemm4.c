@@ -490,7 +490,8 @@ G4_BF16_TARGET G4_INLINE void g4_fused_bf16(const g4_plan* p, int64_t g, int mr,
             const uint8_t* s = src + (c0 + c) * G4_CHUNK_BYTES;
             _mm_prefetch((const char*)s + G4_PREFETCH, _MM_HINT_T1);
             const __m512i x = _mm512_loadu_si512((const void*)s);
-            __m512 blk[G4_FUSED_MAX_M];
+            __m512 blk[G4_FUSED_MAX_M], r[G4_FUSED_MAX_M]; /* r: register copy of acc[.][c] for this row chunk */
+            for (int m = 0; m < mr; ++m) r[m] = acc[m][c];
             for (int t = 0; t < 4; ++t) {
                 const int64_t k = j * G4_CHUNK + 32 * t;
                 if (t == 0 || (k & (bs - 1)) == 0)
@@ -502,9 +503,10 @@ G4_BF16_TARGET G4_INLINE void g4_fused_bf16(const g4_plan* p, int64_t g, int mr,
                 if (t == 3 || ((k + 32) & (bs - 1)) == 0) {
                     const int64_t b = (k >> p->lbs) < last ? (k >> p->lbs) : last;
                     const __m512 sv = _mm512_set1_ps(srow[c][b]);
-                    for (int m = 0; m < mr; ++m) acc[m][c] = _mm512_fmadd_ps(blk[m], sv, acc[m][c]);
+                    for (int m = 0; m < mr; ++m) r[m] = _mm512_fmadd_ps(blk[m], sv, r[m]);
                 }
             }
+            for (int m = 0; m < mr; ++m) acc[m][c] = r[m];
         }
     }
     for (int m = 0; m < mr; ++m)
@@ -531,7 +533,8 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
             _mm_prefetch((const char*)s + G4_PREFETCH, _MM_HINT_T1);
             const __m512i d0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)s));
             const __m512i d1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(s + 32)));
-            __m512 lut = tab;
+            __m512 lut = tab, r[G4_FUSED_MAX_M]; /* r: register copy of acc[.][c] for this row chunk */
+            for (int m = 0; m < mr; ++m) r[m] = acc[m][c];
             for (int t = 0; t < 4; ++t) {
                 const int64_t k = j * G4_CHUNK + 32 * t;
                 if (t == 0 || (k & (bs - 1)) == 0) {
@@ -541,10 +544,11 @@ G4_INLINE void g4_fused_f32(const g4_plan* p, int64_t g, int mr, int nc, int c0,
                 const __m512 w0 = _mm512_permutexvar_ps(t == 0 ? d0 : _mm512_srli_epi32(d0, 4 * t), lut);
                 const __m512 w1 = _mm512_permutexvar_ps(t == 0 ? d1 : _mm512_srli_epi32(d1, 4 * t), lut);
                 for (int m = 0; m < mr; ++m) {
-                    acc[m][c] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k), w0, acc[m][c]);
-                    acc[m][c] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k + 16), w1, acc[m][c]);
+                    r[m] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k), w0, r[m]);
+                    r[m] = _mm512_fmadd_ps(_mm512_loadu_ps(A + m * Kp + k + 16), w1, r[m]);
                 }
             }
+            for (int m = 0; m < mr; ++m) acc[m][c] = r[m];
         }
     }
     for (int m = 0; m < mr; ++m)
@@ -662,9 +666,9 @@ static void g4_permute_std_runs_bf16(uint16_t* row, int64_t Kp) {
 G4_BF16_TARGET static void g4_fused_group_bf16(const g4_plan* p, int64_t g, const float* const* sr) {
     switch (p->a->M) {
     case 1: g4_fused_bf16(p, g, 1, 8, 0, sr); break;
-    case 2: g4_fused_bf16(p, g, 2, 4, 0, sr); g4_fused_bf16(p, g, 2, 4, 4, sr + 4); break;
-    case 3: g4_fused_bf16(p, g, 3, 4, 0, sr); g4_fused_bf16(p, g, 3, 4, 4, sr + 4); break;
-    default: g4_fused_bf16(p, g, 4, 4, 0, sr); g4_fused_bf16(p, g, 4, 4, 4, sr + 4); break;
+    case 2: g4_fused_bf16(p, g, 2, 8, 0, sr); break;
+    case 3: g4_fused_bf16(p, g, 3, 8, 0, sr); break;
+    default: g4_fused_bf16(p, g, 4, 8, 0, sr); break;
     }
 }
 
@@ -672,8 +676,8 @@ static void g4_fused_group_f32(const g4_plan* p, int64_t g, const float* const* 
     switch (p->a->M) {
     case 1: g4_fused_f32(p, g, 1, 8, 0, sr); break;
     case 2: g4_fused_f32(p, g, 2, 8, 0, sr); break;
-    case 3: g4_fused_f32(p, g, 3, 4, 0, sr); g4_fused_f32(p, g, 3, 4, 4, sr + 4); break;
-    default: g4_fused_f32(p, g, 4, 4, 0, sr); g4_fused_f32(p, g, 4, 4, 4, sr + 4); break;
+    case 3: g4_fused_f32(p, g, 3, 8, 0, sr); break;
+    default: g4_fused_f32(p, g, 4, 8, 0, sr); break;
     }
 }
 
