@@ -6,8 +6,12 @@
  * Exactness: the block kernels evaluate the reference's formulas operation by operation in float32 (one rounding
  * each, the LUT index with the same fused multiply-add), the code searches return the reference's index exactly
  * (quant_vec.h), and conversions are exact or RNE as bnb_load_float/bnb_store_float, so codes, nibbles, absmax and
- * dequantized values are the reference's bytes. The LUT mode needs no table: LUT[i] is by definition the nearest
- * search at the grid point v_i, which the vector search computes directly from the bin index.
+ * dequantized values are the reference's bytes. Small 8-bit calls binary-search the midpoints (the LUT mode computes
+ * the grid point v_i of the bin and searches there, which is LUT[i] by definition). Large calls build a table once:
+ * where gathers are cheap (AVX2, NEON's scalar loads) the bucket table of qv_bucket8_build or bnb_ref_build_lut's LUT,
+ * looked up once per element; on AVX-512 (Zen 4 gathers are slow) the LUT mode searches the integer bin among the
+ * LUT's steps instead (bin_steps), which skips the grid point's division. Dequantization moves the table's bits with
+ * permutes (no gather on AVX-512 and NEON) and multiplies once.
  *
  * ISAs without a vector path here (QV_HAVE_VECTOR unset) use the reference block kernels.
  */
@@ -16,7 +20,14 @@
 #include "bnb_quant.h"
 #include "quant_vec.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+/* 8-bit quantize calls from this size on build a lookup table first (building costs about as much as searching
+ * this many elements; the result is the same either way; tests may define it to 1 to cover the tables everywhere). */
+#ifndef Q8_TABLE_MIN_ELEMS
+#define Q8_TABLE_MIN_ELEMS ((int64_t)1 << 19)
+#endif
 
 /* Elements per task: large enough to amortize the pool hand-off, small enough to balance two or more threads. */
 #define QUANT_TASK_ELEMS ((int64_t)1 << 16)
@@ -117,23 +128,61 @@ static inline qv_f scaled(qv_f x, qv_f k, int mode) {
     return qv_sub(qv_div(qv_add(g, g), qv_set1(65535.0f)), qv_set1(1.0f));
 }
 
-static void q8_codes(const qv_search8_tab* t, const void* x, int32_t dtype, int64_t len, float k, int mode,
+/* The 8-bit search state of a call: the binary search always, and for large calls the tables built once. */
+typedef struct q8_tabs {
+    qv_search8_tab search;
+    const uint32_t* bkt; /* NULL, or the bucket table (nearest rounding, QV_GATHER_FAST) */
+    const uint8_t* lut;  /* NULL, or bnb_ref_build_lut's table + 3 pad bytes (LUT rounding, QV_GATHER_FAST) */
+    int bin_search;      /* LUT rounding: search the bin among the LUT's steps (bin_tab) */
+    qv_search8_tab bin_tab;
+} q8_tabs;
+
+/* LUT[bin] = #{j : T_j <= bin} for T_j the first bin whose LUT entry exceeds j (the LUT never decreases): the count
+ * of "midpoints" T_j - 0.5 below the float bin, all exact in float. Searching the bin directly skips the grid point
+ * and its division. */
+static void bin_steps(const uint8_t lut[BNB_LUT_SIZE], float steps[BNB_CODE8_SIZE - 1]) {
+    int32_t i = 0;
+    for (int32_t j = 0; j < BNB_CODE8_SIZE - 1; ++j) {
+        while (i < BNB_LUT_SIZE && lut[i] <= j) ++i;
+        steps[j] = (float)i - 0.5f;
+    }
+}
+
+static inline qv_i q8_encode(const q8_tabs* t, qv_f x, qv_f kv, int mode) {
+    if (mode == SCALE_LUT && (t->lut != NULL || t->bin_search)) {
+        /* the bin as in scaled(), then LUT[bin] */
+        const qv_f v = qv_clamp1(qv_mul(x, kv));
+        const qv_f h = qv_mul(qv_add(v, qv_set1(1.0f)), qv_set1(0.5f));
+        const qv_i bin = qv_lut_bin(qv_fma(h, qv_set1(65535.0f), qv_set1(0.5f)));
+#if QV_GATHER_FAST
+        if (t->lut != NULL) return qv_lut8(t->lut, bin);
+#endif
+        return qv_search8(&t->bin_tab, qv_i2f(bin));
+    }
+    const qv_f s = scaled(x, kv, mode);
+#if QV_GATHER_FAST
+    if (t->bkt != NULL && mode != SCALE_LUT) return qv_bucket8(t->bkt, &t->search, s);
+#endif
+    return qv_search8(&t->search, s);
+}
+
+static void q8_codes(const q8_tabs* t, const void* x, int32_t dtype, int64_t len, float k, int mode,
                      uint8_t* codes) {
     const char* p = (const char*)x;
     const size_t es = elem_size(dtype);
     const qv_f kv = qv_set1(k);
     int64_t i = 0;
     for (; i + QV_W <= len; i += QV_W)
-        qv_store_u8(codes + i, qv_search8(t, scaled(qv_load(p + (size_t)i * es, dtype), kv, mode)));
+        qv_store_u8(codes + i, q8_encode(t, qv_load(p + (size_t)i * es, dtype), kv, mode));
     if (i < len) {
         uint8_t tmp[QV_W];
-        qv_store_u8(tmp, qv_search8(t, scaled(load_tail(p + (size_t)i * es, dtype, len - i), kv, mode)));
+        qv_store_u8(tmp, q8_encode(t, load_tail(p + (size_t)i * es, dtype, len - i), kv, mode));
         memcpy(codes + i, tmp, (size_t)(len - i));
     }
 }
 
 /* One 8-bit block in either rounding mode (bnb_ref_quantize_block_lut / _nearest). */
-static void q8_block(const qv_search8_tab* t, int32_t rounding, const void* x, int32_t dtype, int64_t len,
+static void q8_block(const q8_tabs* t, int32_t rounding, const void* x, int32_t dtype, int64_t len,
                      int short_tail, uint8_t* codes, float* absmax) {
     const float a = block_absmax(x, dtype, len);
     if (rounding == BNB_ROUND_BNB_CPU_LUT) {
@@ -183,7 +232,7 @@ typedef struct q8_job {
     int32_t rounding;
     const float* mid;
 #if QV_HAVE_VECTOR
-    qv_search8_tab tab;
+    q8_tabs tab;
 #endif
     uint8_t* codes;
     float* absmax;
@@ -233,14 +282,41 @@ bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_t
     j.per_task = blocks_per_task(a.blocksize);
     j.rounding = a.rounding;
     j.mid = mid;
+    void* table = NULL;
 #if QV_HAVE_VECTOR
     qv_mid8 m;
     qv_mid8_init(mid, &m);
-    qv_search8_init(&m, &j.tab);
+    qv_search8_init(&m, &j.tab.search);
+    /* large calls: a table built once beats the per-element binary search; if it cannot be allocated the search
+     * gives the same bytes */
+    if (a.n >= Q8_TABLE_MIN_ELEMS) {
+        if (a.rounding == BNB_ROUND_BNB_CPU_LUT) {
+            uint8_t* lut = (uint8_t*)malloc(BNB_LUT_SIZE + 3);
+            if (lut != NULL) {
+                bnb_ref_build_lut(a.code, lut);
+                memset(lut + BNB_LUT_SIZE, 0, 3);
+                if (QV_GATHER_FAST) j.tab.lut = lut;
+                else {
+                    qv_mid8 steps;
+                    bin_steps(lut, steps.ext);
+                    steps.ext[255] = __builtin_inff();
+                    qv_search8_init(&steps, &j.tab.bin_tab);
+                    j.tab.bin_search = 1;
+                }
+            }
+            table = lut;
+        } else if (QV_GATHER_FAST) {
+            uint32_t* bkt = (uint32_t*)malloc(sizeof(uint32_t) * QV_BKT_COUNT);
+            if (bkt != NULL) qv_bucket8_build(mid, bkt);
+            j.tab.bkt = bkt;
+            table = bkt;
+        }
+    }
 #endif
     j.codes = a.out_codes;
     j.absmax = a.out_absmax;
     bnb_parallel_for(context->pool, bnb_ceil_div(a.blocks, j.per_task), q8_task, &j);
+    free(table);
     return BNB_OK;
 }
 
@@ -252,49 +328,74 @@ typedef struct dq_job {
     const bnb_scales* scales;
     const float* table;      /* 256 or 16 values */
     int64_t n, blocksize, blocks, per_task;
+    int log2_blocksize;
     void* out;
     int32_t out_dtype;
+#if QV_HAVE_VECTOR
+    qv_dq8_tab t8;
+    qv_dq4_tab t4;
+#endif
 } dq_job;
+
+#if QV_HAVE_VECTOR
+/* Elements [lo, hi) (lo a multiple of QV_DQ_CHUNK): QV_DQ_CHUNK at a time, each vector times the absmax of its block
+ * (out = f32(code * absmax): one exact product, then the store's RNE). A chunk may span blocks, a vector never does
+ * (QV_W divides the blocksize). The short end goes through zero-padded buffers. */
+#define DQ_RANGE_BODY(LOOKUP8)                                                                                     \
+    const size_t es = elem_size(j->out_dtype);                                                                     \
+    char* out = (char*)j->out;                                                                                     \
+    int64_t cur = -1;                                                                                              \
+    qv_f scale = qv_zero();                                                                                        \
+    for (int64_t i = lo; i < hi; i += QV_DQ_CHUNK) {                                                               \
+        const int64_t rem = hi - i < QV_DQ_CHUNK ? hi - i : QV_DQ_CHUNK;                                           \
+        uint8_t pad[QV_DQ_CHUNK];                                                                                  \
+        const uint8_t* src = j->bits == 8 ? j->src + i : j->src + i / 2;                                           \
+        if (rem < QV_DQ_CHUNK) {                                                                                   \
+            memset(pad, 0, sizeof pad);                                                                            \
+            memcpy(pad, src, (size_t)(j->bits == 8 ? rem : (rem + 1) / 2));                                        \
+            src = pad;                                                                                             \
+        }                                                                                                          \
+        qv_f v[4];                                                                                                 \
+        if (j->bits == 8) LOOKUP8(&j->t8, src, v);                                                                 \
+        else qv_dequant4_x4(&j->t4, src, v);                                                                       \
+        for (int q = 0; q < 4 && q * QV_W < rem; ++q) {                                                            \
+            const int64_t e = i + q * QV_W, b = e >> j->log2_blocksize;                                            \
+            if (b != cur) {                                                                                        \
+                cur = b;                                                                                           \
+                scale = qv_set1(bnb_scale_at(j->scales, b));                                                       \
+            }                                                                                                      \
+            const qv_f y = qv_mul(v[q], scale);                                                                    \
+            if (rem - q * QV_W >= QV_W) qv_store(out + (size_t)e * es, j->out_dtype, y);                           \
+            else {                                                                                                 \
+                float tmp[QV_W];                                                                                   \
+                qv_store(tmp, j->out_dtype, y);                                                                    \
+                memcpy(out + (size_t)e * es, tmp, (size_t)(rem - q * QV_W) * es);                                  \
+            }                                                                                                      \
+        }                                                                                                          \
+    }
+
+static void dq_range(const dq_job* j, int64_t lo, int64_t hi) { DQ_RANGE_BODY(qv_dequant8_x4) }
+#if QV_HAVE_VBMI_PATH
+QV_VBMI_TARGET static void dq_range_vbmi(const dq_job* j, int64_t lo, int64_t hi) {
+    DQ_RANGE_BODY(qv_dequant8_x4_vbmi)
+}
+#endif
+#endif
 
 static void dq_task(void* arg, int64_t t) {
     const dq_job* j = (const dq_job*)arg;
     const int64_t end = min64(j->blocks, (t + 1) * j->per_task);
+    const int64_t lo = t * j->per_task * j->blocksize, hi = min64(j->n, end * j->blocksize);
 #if QV_HAVE_VECTOR
-    const size_t es = elem_size(j->out_dtype);
-    char* out = (char*)j->out;
-    qv_dq8_tab t8 = {j->table};
-    qv_dq4_tab t4;
-    qv_dq4_init(j->table, &t4); /* also harmless for 8-bit: the 256-entry table has 16 to read */
-    for (int64_t b = t * j->per_task; b < end; ++b) {
-        /* out = f32(code * absmax): one exact product per element, then the store's RNE */
-        const qv_f scale = qv_set1(bnb_scale_at(j->scales, b));
-        const int64_t start = b * j->blocksize; /* a multiple of QV_W: vectors never straddle blocks */
-        const int64_t len = min64(j->n - start, j->blocksize);
-        int64_t i = 0;
-        if (j->bits == 8) {
-            for (; i + QV_W <= len; i += QV_W)
-                qv_store(out + (size_t)(start + i) * es, j->out_dtype,
-                         qv_mul(qv_dequant8(&t8, j->src + start + i), scale));
-        } else {
-            for (; i + QV_W <= len; i += QV_W)
-                qv_store(out + (size_t)(start + i) * es, j->out_dtype,
-                         qv_mul(qv_dequant4(&t4, j->src + (start + i) / 2), scale));
-        }
-        if (i < len) { /* the short end of the last block: through zero-padded buffers */
-            uint8_t in[QV_W];
-            float tmp[QV_W];
-            const int64_t rem = len - i;
-            memset(in, 0, sizeof in);
-            if (j->bits == 8) memcpy(in, j->src + start + i, (size_t)rem);
-            else memcpy(in, j->src + (start + i) / 2, (size_t)(rem + 1) / 2);
-            const qv_f v = j->bits == 8 ? qv_dequant8(&t8, in) : qv_dequant4(&t4, in);
-            qv_store(tmp, j->out_dtype, qv_mul(v, scale));
-            memcpy(out + (size_t)(start + i) * es, tmp, (size_t)rem * es);
-        }
+#if QV_HAVE_VBMI_PATH
+    if (j->bits == 8 && j->t8.vbmi) {
+        dq_range_vbmi(j, lo, hi);
+        return;
     }
+#endif
+    dq_range(j, lo, hi);
 #else
-    const int64_t stop = min64(j->n, end * j->blocksize);
-    for (int64_t i = t * j->per_task * j->blocksize; i < stop; ++i) {
+    for (int64_t i = lo; i < hi; ++i) {
         const uint8_t c = j->bits == 8 ? j->src[i] : bnb_nibble_standard(j->src, i);
         bnb_store_float(j->out, j->out_dtype, i, j->table[c] * bnb_scale_at(j->scales, i / j->blocksize));
     }
@@ -313,8 +414,13 @@ static void run_dequant(bnb_context* context, int bits, const uint8_t* src, cons
     j.blocksize = blocksize;
     j.blocks = bnb_ceil_div(n, blocksize);
     j.per_task = blocks_per_task(blocksize);
+    while (((int64_t)1 << j.log2_blocksize) < blocksize) ++j.log2_blocksize; /* a power of two */
     j.out = out;
     j.out_dtype = out_dtype;
+#if QV_HAVE_VECTOR
+    if (bits == 8) qv_dq8_init(table, &j.t8);
+    else qv_dq4_init(table, &j.t4);
+#endif
     bnb_parallel_for(context->pool, bnb_ceil_div(j.blocks, j.per_task), dq_task, &j);
 }
 
@@ -364,9 +470,10 @@ bnb_status BNB_CALL bnb_cpu_quantize_absmax_nested(bnb_context* context, const b
     bnb_ref_code_midpoints(a.code, BNB_CODE8_SIZE, mid);
 #if QV_HAVE_VECTOR
     qv_mid8 m;
-    qv_search8_tab tab;
+    q8_tabs tab;
+    memset(&tab, 0, sizeof tab);
     qv_mid8_init(mid, &m);
-    qv_search8_init(&m, &tab);
+    qv_search8_init(&m, &tab.search);
 #endif
     float centered[BNB_MAX_BLOCKSIZE]; /* f32(absmax - offset) of one nested block */
     for (int64_t b = 0; b < a.nested_blocks; ++b) {
