@@ -470,10 +470,12 @@ G4_BF16_TARGET static void g4_convert_row_bf16(const bnb_gemm_4bit_args* a, int6
  * register); each 32-k run is accumulated into a short per-(row, block) sum that is scaled in f32 when the block or
  * the 128-k chunk ends: out = sum_b s_b * sum_{k in b} bf16(a_k) * bf16(code_k). One load, 3 shifts, 4 vpermw and
  * 4 vdpbf16ps per 64 bytes of weights and row of A, plus one FMA per block (or chunk). */
-/* Software prefetch 8 KiB ahead in the group's stream, into L2 (T1): one line per 64-byte row chunk. Measured on
- * the 2-vCPU Zen 4 (K = 8192, N = 16384, cold): 1 KiB into L1 reached a median 0.35-0.40 of the read bandwidth
- * measured alongside, 8-16 KiB into L2 0.9-0.95 (1 thread, quiet moments; the machine is shared). */
-#define G4_PREFETCH 8192
+/* Software prefetch 32 KiB ahead in the weight stream, into L2 (T1): one line per 64 bytes. Measured on the 2-vCPU
+ * Zen 4 (NF4, bf16 activations, M = 1, K = 8192, N = 16384, cold, 1 thread, medians of interleaved runs, with a
+ * one-thread read loop at 40-41 GB/s alongside): 1 KiB into L1 19.7 GB/s, 8 KiB into L2 21.1-23.6, 32 KiB
+ * 22.6-25.4. Still ~0.55-0.6 of the read loop; two interleaved groups per thread (two streams) measured 7-12 %
+ * slower at 1 thread and within noise at 2, so the kernel keeps one stream. */
+#define G4_PREFETCH 32768
 G4_BF16_TARGET G4_INLINE void g4_fused_bf16(const g4_plan* p, int64_t g, int mr, int nc, int c0,
                                             const float* const* srow) {
     const bnb_gemm_4bit_args* a = p->a;
