@@ -1001,7 +1001,7 @@ void run_gemm_case(const GemmCase& g) {
 void test_gemm_4bit() {
     struct Shape { int64_t N, K; };
     const std::vector<Shape> shapes = {{1, 1}, {2, 3}, {5, 33}, {32, 64}, {64, 130}, {96, 256}, {33, 1000}};
-    const std::vector<int64_t> Ms = {1, 3, 16, 17, 64};
+    const std::vector<int64_t> Ms = {1, 2, 3, 4, 16, 17, 64};
     int idx = 0;
     auto pick_bs = [&](int64_t N, int64_t K) {  // a blocksize that is not larger than the matrix, rotating
         int64_t bs = kBlocksizes[(idx * 3) % 8];
