@@ -3,7 +3,10 @@ using Bnb.Memory;
 namespace Bnb.Serialization;
 
 /// <summary>Element types a safetensors header may name (the <c>"dtype"</c> field).</summary>
-/// <remarks>Sub-byte types (F4, F6_*) exist in newer safetensors versions; this reader rejects them by name.</remarks>
+/// <remarks>
+/// Declared in the reference implementation's enum order (its writer sorts tensors by it). Sub-byte types (F4, F6_*)
+/// exist in newer safetensors versions; this reader rejects them by name.
+/// </remarks>
 public enum SafetensorsDType
 {
     Bool,

@@ -31,8 +31,9 @@ public sealed record SafetensorsEntry(string Name, SafetensorsDType DType, long[
 /// <remarks>
 /// The header is compact JSON (<c>{"__metadata__":{...},"name":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]},...}</c>,
 /// keys in data order, like the reference writer) padded with spaces so the data section starts at a multiple of 8.
-/// Tensors are laid out in the order given; pass <c>alignTensors: true</c> to sort by element size (largest first,
-/// then by name), so every tensor starts at a multiple of its element size as the reference writer does.
+/// Tensors are laid out in the order given; pass <c>alignTensors: true</c> to sort them as the reference writer does
+/// (by dtype in safetensors' enum order, descending — which orders element sizes largest first — then by name), so
+/// every tensor starts at a multiple of its element size and the file matches Python's <c>save_file</c> byte for byte.
 /// </remarks>
 public sealed class SafetensorsWriter : IDisposable
 {
@@ -80,7 +81,7 @@ public sealed class SafetensorsWriter : IDisposable
     /// <param name="path">Target file; replaced only by <see cref="Commit"/>.</param>
     /// <param name="tensors">Names (unique, not <c>__metadata__</c>), dtypes and shapes.</param>
     /// <param name="metadata">Optional <c>__metadata__</c> entries, written in the given order.</param>
-    /// <param name="alignTensors">Sort tensors by element size, then name (see remarks on the class).</param>
+    /// <param name="alignTensors">Sort tensors like the reference writer (see remarks on the class).</param>
     public static SafetensorsWriter Create(string path, IEnumerable<SafetensorsTensorSpec> tensors, IEnumerable<KeyValuePair<string, string>>? metadata = null, bool alignTensors = false)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -88,7 +89,7 @@ public sealed class SafetensorsWriter : IDisposable
         List<SafetensorsTensorSpec> list = [.. tensors];
         if (alignTensors)
         {
-            list = [.. list.OrderByDescending(t => t.DType.SizeOf()).ThenBy(t => t.Name, StringComparer.Ordinal)];
+            list = [.. list.OrderByDescending(t => t.DType).ThenBy(t => t.Name, StringComparer.Ordinal)];
         }
 
         return new SafetensorsWriter(path, list, metadata?.ToList());
