@@ -291,8 +291,11 @@ Task("Deps")
     // and libicu (toolchain.md 4a'); the native ctest keeps working either way (the toolchain file drops -L).
     bool arm64Wanted = installCross && crossPresets.Contains("linux-arm64-release");
     bool needArm64Libs = arm64Wanted && (Capture("dpkg-query", "-W -f=${Status} libssl3:arm64") ?? "").Contains("ok installed") == false;
+    // Optional tools: their absence only skips the tests that need them (patchelf: the TorchSharp adapter tests patch
+    // TorchSharp 0.107's libLibTorchSharp.so for Debian 12's libstdc++, tests/Bnb.TorchSharp.Tests).
+    var missingOptional = new (string cmd, string pkg)[] { ("patchelf", "patchelf") }.Where(t => Which(t.cmd) == null).Select(t => t.pkg).ToList();
     var all = missing.Concat(missingCross).ToList();
-    if (all.Count == 0 && !needArm64Libs) { Information("Deps: all toolchains present"); return; }
+    if (all.Count == 0 && !needArm64Libs && missingOptional.Count == 0) { Information("Deps: all toolchains present"); return; }
 
     var aptCmd = $"apt-get install -y --no-install-recommends {string.Join(" ", all)}";
     if (!IsRoot())
@@ -300,6 +303,7 @@ Task("Deps")
         Warning("Deps: not root; install the missing toolchains with:");
         Warning("  sudo sed -i -E 's/^Components: .*/Components: main contrib non-free non-free-firmware/' /etc/apt/sources.list.d/debian.sources");
         Warning($"  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive {aptCmd}");
+        if (missingOptional.Count > 0) Warning($"  optional: sudo apt-get install -y {string.Join(" ", missingOptional)}");
         if (needArm64Libs)
         {
             Warning("  sudo dpkg --add-architecture arm64 && sudo apt-get update && sudo apt-get install -y libssl3:arm64 libicu72:arm64");
@@ -320,6 +324,8 @@ Task("Deps")
     Run("apt-get", "update -q", env);
     if (missing.Count > 0)
         Run("apt-get", $"install -y -q --no-install-recommends {string.Join(" ", missing)}", env);
+    if (missingOptional.Count > 0)
+        Run("apt-get", $"install -y -q --no-install-recommends {string.Join(" ", missingOptional)}", env, check: false);
     if (missingCross.Count > 0)
     {
         // Optional: a failure here skips the cross presets instead of failing the build.
@@ -515,7 +521,7 @@ Task("Pack")
 {
     EnsureDirectoryExists(packagesDir);
     CleanDirectory(packagesDir);
-    foreach (var proj in new[] { "Bnb.Core/Bnb.Core.csproj", "tools/Bnb.Cli/Bnb.Cli.csproj" })
+    foreach (var proj in new[] { "Bnb.Core/Bnb.Core.csproj", "tools/Bnb.Cli/Bnb.Cli.csproj", "bindings/Bnb.TorchSharp/Bnb.TorchSharp.csproj" })
     {
         var path = root.CombineWithFilePath(proj);
         if (!FileExists(path)) { Skip($"pack {proj}", "project does not exist yet"); continue; }
