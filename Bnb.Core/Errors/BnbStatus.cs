@@ -19,4 +19,5 @@ public enum BnbStatus
     NoDevice = BnbNative.BNB_ERR_NO_DEVICE,
     Device = BnbNative.BNB_ERR_DEVICE,
     Internal = BnbNative.BNB_ERR_INTERNAL,
+    Io = BnbNative.BNB_ERR_IO,
 }

@@ -27,6 +27,7 @@ internal static class BnbNative
     public const int BNB_ERR_NO_DEVICE = 11;
     public const int BNB_ERR_DEVICE = 12;
     public const int BNB_ERR_INTERNAL = 13;
+    public const int BNB_ERR_IO = 14;
     public const int BNB_DTYPE_F32 = 0;
     public const int BNB_DTYPE_F16 = 1;
     public const int BNB_DTYPE_BF16 = 2;
@@ -58,6 +59,8 @@ internal static class BnbNative
     public const int BNB_COPY_HOST_TO_HOST = 3;
     public const int BNB_PREFETCH_TO_DEVICE = 0;
     public const int BNB_PREFETCH_TO_HOST = 1;
+    public const int BNB_MAP_READ_WRITE = 0;
+    public const int BNB_MAP_READ = 1;
     public const int BNB_DEVICE_CPU = 0;
     public const int BNB_DEVICE_GPU = 1;
     public const int BNB_DEVICE_ACCELERATOR = 2;
@@ -93,7 +96,8 @@ internal static class BnbNative
     public const int BNB_OP_PERCENTILE_CLIPPING = 16;
     public const int BNB_OP_BUFFERS = 17;
     public const int BNB_OP_STREAMS = 18;
-    public const int BNB_OP_COUNT = 19;
+    public const int BNB_OP_PAGER = 19;
+    public const int BNB_OP_COUNT = 20;
     public const int BNB_MAX_DIMS = 4;
 
     /// <summary>Names of the two symbols every backend library exports.</summary>
@@ -193,6 +197,35 @@ internal unsafe struct BnbOptimizerParams
     public double ParamNorm;
 }
 
+/// <summary>Mirror of <c>bnb_pager_config</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct BnbPagerConfig
+{
+    public uint StructSize;
+    public uint Reserved;
+    public ulong BudgetBytes;
+    public byte* SpillDirectory;
+}
+
+/// <summary>Mirror of <c>bnb_memory_stats</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct BnbMemoryStats
+{
+    public uint StructSize;
+    public uint Reserved;
+    public ulong BudgetBytes;
+    public ulong PagedBytes;
+    public ulong ResidentBytes;
+    public ulong PinnedBytes;
+    public ulong PeakResidentBytes;
+    public ulong EvictedBytes;
+    public ulong WrittenBytes;
+    public ulong LoadedBytes;
+    public ulong Evictions;
+    public ulong Loads;
+    public ulong SpillFileBytes;
+}
+
 /// <summary>Mirror of <c>bnb_api</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct BnbApi
@@ -275,6 +308,14 @@ internal unsafe struct BnbApi
     public delegate* unmanaged[Cdecl]<nint, BnbOptimizerParams*, BnbTensor*, BnbTensor*, BnbTensor*, BnbTensor*, double*, double*, int> OptimizerUnorm;
     /// <summary>Slot 36: <c>percentile_clipping</c>.</summary>
     public delegate* unmanaged[Cdecl]<nint, BnbTensor*, BnbTensor*, int, int, float*, float*, int> PercentileClipping;
+    /// <summary>Slot 37: <c>pager_configure</c>.</summary>
+    public delegate* unmanaged[Cdecl]<nint, BnbPagerConfig*, int> PagerConfigure;
+    /// <summary>Slot 38: <c>memory_stats</c>.</summary>
+    public delegate* unmanaged[Cdecl]<nint, BnbMemoryStats*, int> MemoryStats;
+    /// <summary>Slot 39: <c>buffer_map_access</c>.</summary>
+    public delegate* unmanaged[Cdecl]<nint, int, void**, int> BufferMapAccess;
+    /// <summary>Slot 40: <c>buffer_unmap</c>.</summary>
+    public delegate* unmanaged[Cdecl]<nint, int> BufferUnmap;
 
     /// <summary>Slot names in table order (index = slot index).</summary>
     public static readonly string[] SlotNames =
@@ -316,6 +357,10 @@ internal unsafe struct BnbApi
         "optimizer_update_8bit_blockwise",
         "optimizer_unorm",
         "percentile_clipping",
+        "pager_configure",
+        "memory_stats",
+        "buffer_map_access",
+        "buffer_unmap",
     ];
 }
 

@@ -44,6 +44,7 @@ public enum BackendOps : ulong
     PercentileClipping = 1UL << BnbNative.BNB_OP_PERCENTILE_CLIPPING,
     Buffers = 1UL << BnbNative.BNB_OP_BUFFERS,
     Streams = 1UL << BnbNative.BNB_OP_STREAMS,
+    Pager = 1UL << BnbNative.BNB_OP_PAGER,
 }
 
 /// <summary>Float dtypes a backend accepts (bit <c>BNB_DTYPE_*</c>).</summary>

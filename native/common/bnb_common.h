@@ -263,6 +263,10 @@ bnb_status BNB_CALL bnb_stub_optimizer_unorm(bnb_context* context, const bnb_opt
 bnb_status BNB_CALL bnb_stub_percentile_clipping(bnb_context* context, const bnb_tensor* g,
                                                  bnb_tensor* gnorm_history, int32_t step, int32_t percentile,
                                                  float* out_gnorm, float* out_gnorm_scale);
+bnb_status BNB_CALL bnb_stub_pager_configure(bnb_context* context, const bnb_pager_config* config);
+bnb_status BNB_CALL bnb_stub_memory_stats(bnb_context* context, bnb_memory_stats* out);
+bnb_status BNB_CALL bnb_stub_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer);
+bnb_status BNB_CALL bnb_stub_buffer_unmap(bnb_buffer* buffer);
 
 #ifdef __cplusplus
 }

@@ -325,3 +325,27 @@ bnb_status BNB_CALL bnb_stub_percentile_clipping(bnb_context* context, const bnb
     (void)out_gnorm_scale;
     return BNB_UNSUPPORTED("percentile_clipping");
 }
+
+bnb_status BNB_CALL bnb_stub_pager_configure(bnb_context* context, const bnb_pager_config* config) {
+    (void)context;
+    (void)config;
+    return BNB_UNSUPPORTED("pager_configure");
+}
+
+bnb_status BNB_CALL bnb_stub_memory_stats(bnb_context* context, bnb_memory_stats* out) {
+    (void)context;
+    (void)out;
+    return BNB_UNSUPPORTED("memory_stats");
+}
+
+bnb_status BNB_CALL bnb_stub_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
+    (void)buffer;
+    (void)access;
+    (void)out_host_pointer;
+    return BNB_UNSUPPORTED("buffer_map_access");
+}
+
+bnb_status BNB_CALL bnb_stub_buffer_unmap(bnb_buffer* buffer) {
+    (void)buffer;
+    return BNB_UNSUPPORTED("buffer_unmap");
+}

@@ -213,6 +213,12 @@ bnb_status BNB_CALL bnb_cpu_context_create(const bnb_context_options* options, b
     } else {
         common.num_threads = 1; /* the reference runs on the caller's thread only */
     }
+    const bnb_status pager_status = bnb_pager_create(op_context_create, &context->pager);
+    if (pager_status != BNB_OK) {
+        bnb_thread_pool_destroy(context->pool);
+        free(context);
+        return pager_status;
+    }
     context->common = common;
     context->stream = NULL;
     context->features = bnb_cpu_features();
@@ -225,6 +231,7 @@ bnb_status BNB_CALL bnb_cpu_context_destroy(bnb_context* context) {
     BNB_TRY(bnb_check_context("context_destroy", context, NULL));
     context->common.magic = 0; /* a use after destroy then fails validation instead of reading freed state */
     bnb_thread_pool_destroy(context->pool);
+    bnb_pager_destroy(context->pager); /* its live PAGED buffers become handles that can only be unmapped and freed */
     free(context);
     return BNB_OK;
 }
@@ -235,7 +242,7 @@ bnb_status BNB_CALL bnb_cpu_set_log_callback(bnb_log_fn callback, void* user_dat
     return bnb_set_log_callback_impl(callback, user_data);
 }
 
-/* ─── buffers: host memory of every kind (the paging spill arrives with the paging allocator) ───────────── */
+/* ─── buffers: host memory; PAGED buffers live in the context's pager (budget, spill file, LRU) ──────────── */
 
 #define BNB_BUFFER_MAGIC 0x424E4242u /* "BNBB" */
 #define BNB_BUFFER_ALIGNMENT 64
@@ -244,7 +251,9 @@ struct bnb_buffer {
     uint32_t magic;
     int32_t kind;
     size_t bytes;
-    void* data;
+    void* data;              /* DEVICE / HOST_PINNED: the memory; PAGED: NULL (ask the pager)      */
+    bnb_paged_block* paged;  /* PAGED only                                                        */
+    int32_t maps;            /* open buffer_map calls of a non-paged buffer (the pager counts its own) */
 };
 
 static void* aligned_zeroed(size_t bytes) {
@@ -282,7 +291,21 @@ bnb_status BNB_CALL bnb_cpu_buffer_alloc(bnb_context* context, int32_t kind, siz
     if (bytes == 0) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "bytes = 0: nothing to allocate");
     if (bytes > SIZE_MAX - BNB_BUFFER_ALIGNMENT)
         return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op, "bytes = %zu cannot be allocated", bytes);
-    bnb_buffer* buffer = (bnb_buffer*)malloc(sizeof *buffer);
+    if (kind == BNB_MEMORY_PAGED) {
+        bnb_buffer* buffer = (bnb_buffer*)calloc(1, sizeof *buffer);
+        if (buffer == NULL) return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op, "cannot allocate a buffer record");
+        const bnb_status status = bnb_pager_alloc(context->pager, op, bytes, &buffer->paged);
+        if (status != BNB_OK) {
+            free(buffer);
+            return status;
+        }
+        buffer->magic = BNB_BUFFER_MAGIC;
+        buffer->kind = kind;
+        buffer->bytes = bytes;
+        *out_buffer = buffer;
+        return BNB_OK;
+    }
+    bnb_buffer* buffer = (bnb_buffer*)calloc(1, sizeof *buffer);
     void* data = buffer ? aligned_zeroed(bytes) : NULL;
     if (data == NULL) {
         free(buffer);
@@ -299,6 +322,7 @@ bnb_status BNB_CALL bnb_cpu_buffer_alloc(bnb_context* context, int32_t kind, siz
 bnb_status BNB_CALL bnb_cpu_buffer_free(bnb_buffer* buffer) {
     if (buffer == NULL) return BNB_OK;
     BNB_TRY(check_buffer("buffer_free", buffer));
+    if (buffer->paged != NULL) BNB_TRY(bnb_pager_free(buffer->paged, "buffer_free")); /* refuses a mapped one */
     buffer->magic = 0;
     aligned_free(buffer->data);
     free(buffer);
@@ -309,17 +333,59 @@ bnb_status BNB_CALL bnb_cpu_buffer_get_pointer(bnb_buffer* buffer, void** out_po
     static const char op[] = "buffer_get_pointer";
     BNB_TRY(check_buffer(op, buffer));
     BNB_TRY(bnb_check_not_null(op, "out_pointer", out_pointer));
-    *out_pointer = buffer->data;
+    void* data = buffer->data;
+    if (buffer->paged != NULL) {
+        data = bnb_pager_mapped_pointer(buffer->paged, NULL);
+        if (data == NULL)
+            return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op,
+                            "buffer is PAGED and not mapped: map it first (paging may move or evict its memory)");
+    }
+    *out_pointer = data;
     if (out_bytes) *out_bytes = buffer->bytes;
     return BNB_OK;
 }
 
-bnb_status BNB_CALL bnb_cpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
-    static const char op[] = "buffer_map";
+static bnb_status map_buffer(const char* op, bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
     BNB_TRY(check_buffer(op, buffer));
     BNB_TRY(bnb_check_not_null(op, "out_host_pointer", out_host_pointer));
+    if (buffer->paged != NULL) return bnb_pager_map(buffer->paged, op, access, out_host_pointer);
+    if (access != BNB_MAP_READ_WRITE && access != BNB_MAP_READ)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "access = %d is not a BNB_MAP_* value (0, 1)", (int)access);
+    if (buffer->maps == INT32_MAX) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is mapped 2^31-1 times");
+    buffer->maps += 1;
     *out_host_pointer = buffer->data;
     return BNB_OK;
+}
+
+bnb_status BNB_CALL bnb_cpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
+    return map_buffer("buffer_map", buffer, BNB_MAP_READ_WRITE, out_host_pointer);
+}
+
+bnb_status BNB_CALL bnb_cpu_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
+    return map_buffer("buffer_map_access", buffer, access, out_host_pointer);
+}
+
+bnb_status BNB_CALL bnb_cpu_buffer_unmap(bnb_buffer* buffer) {
+    static const char op[] = "buffer_unmap";
+    BNB_TRY(check_buffer(op, buffer));
+    if (buffer->paged != NULL) return bnb_pager_unmap(buffer->paged, op);
+    if (buffer->maps == 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is not mapped (buffer_unmap without buffer_map)");
+    buffer->maps -= 1;
+    return BNB_OK;
+}
+
+bnb_status BNB_CALL bnb_cpu_pager_configure(bnb_context* context, const bnb_pager_config* config) {
+    static const char op[] = "pager_configure";
+    BNB_TRY(bnb_check_context(op, context, NULL));
+    return bnb_pager_configure(context->pager, op, config);
+}
+
+bnb_status BNB_CALL bnb_cpu_memory_stats(bnb_context* context, bnb_memory_stats* out) {
+    static const char op[] = "memory_stats";
+    BNB_TRY(bnb_check_context(op, context, NULL));
+    BNB_TRY(bnb_check_not_null(op, "out", out));
+    return bnb_pager_stats(context->pager, op, out);
 }
 
 bnb_status BNB_CALL bnb_cpu_memory_copy(bnb_context* context, void* dst, const void* src, size_t bytes,
@@ -347,7 +413,8 @@ bnb_status BNB_CALL bnb_cpu_paged_prefetch(bnb_context* context, bnb_buffer* buf
     if (offset > buffer->bytes || bytes > buffer->bytes - offset)
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "range [%zu, %zu + %zu) exceeds the buffer's %zu bytes", offset,
                         offset, bytes, buffer->bytes);
-    return BNB_OK; /* host memory is always resident for the host device */
+    if (buffer->paged == NULL || bytes == 0) return BNB_OK; /* plain host memory is always resident */
+    return bnb_pager_prefetch(buffer->paged, op, target);     /* whole-buffer granularity */
 }
 
 /* ─── streams: CPU ops complete before they return, so a stream only records identity ───────────────────── */

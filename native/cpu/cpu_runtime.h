@@ -4,6 +4,7 @@
 #define BNB_CPU_RUNTIME_H
 
 #include "bnb_common.h"
+#include "pager.h"
 #include "thread_pool.h"
 
 #ifdef __cplusplus
@@ -28,6 +29,7 @@ struct bnb_context {
     bnb_stream* stream;        /* informational on CPU: every op completes before it returns */
     bnb_thread_pool* pool;     /* NULL when the backend runs single-threaded (bnb_cpu_ref) or num_threads == 1 */
     uint64_t features;         /* BNB_CPU_FEATURE_* of this machine, for run-time sub-dispatch (VNNI, BF16, …) */
+    bnb_pager* pager;          /* BNB_MEMORY_PAGED buffers: budget, spill file, LRU (native/common/pager.h) */
 };
 
 /* Set by each CPU backend: 1 if its ops use the context's thread pool (SIMD variants), 0 for the reference, which
@@ -56,6 +58,10 @@ bnb_status BNB_CALL bnb_cpu_stream_create(bnb_context* context, void* native_str
 bnb_status BNB_CALL bnb_cpu_stream_destroy(bnb_stream* stream);
 bnb_status BNB_CALL bnb_cpu_stream_synchronize(bnb_stream* stream);
 bnb_status BNB_CALL bnb_cpu_context_set_stream(bnb_context* context, bnb_stream* stream);
+bnb_status BNB_CALL bnb_cpu_pager_configure(bnb_context* context, const bnb_pager_config* config);
+bnb_status BNB_CALL bnb_cpu_memory_stats(bnb_context* context, bnb_memory_stats* out);
+bnb_status BNB_CALL bnb_cpu_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer);
+bnb_status BNB_CALL bnb_cpu_buffer_unmap(bnb_buffer* buffer);
 
 /* The runtime and memory slots of a CPU backend's table, in header order (backend_get_info is the variant's). */
 #define BNB_CPU_RUNTIME_SLOTS                                                                                      \
@@ -68,6 +74,11 @@ bnb_status BNB_CALL bnb_cpu_context_set_stream(bnb_context* context, bnb_stream*
     .paged_prefetch = bnb_cpu_paged_prefetch, .stream_create = bnb_cpu_stream_create,                              \
     .stream_destroy = bnb_cpu_stream_destroy, .stream_synchronize = bnb_cpu_stream_synchronize,                    \
     .context_set_stream = bnb_cpu_context_set_stream
+
+/* The paging slots (appended at the end of the table; every CPU variant serves them through native/common/pager). */
+#define BNB_CPU_PAGING_SLOTS                                                                                       \
+    .pager_configure = bnb_cpu_pager_configure, .memory_stats = bnb_cpu_memory_stats,                              \
+    .buffer_map_access = bnb_cpu_buffer_map_access, .buffer_unmap = bnb_cpu_buffer_unmap
 
 #ifdef __cplusplus
 }

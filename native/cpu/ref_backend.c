@@ -50,6 +50,7 @@ static const bnb_api cpu_ref_api = {
     .optimizer_update_8bit_blockwise = bnb_ref_optimizer_update_8bit_blockwise,
     .optimizer_unorm = bnb_ref_optimizer_unorm,
     .percentile_clipping = bnb_ref_percentile_clipping,
+    BNB_CPU_PAGING_SLOTS,
 };
 
 BNB_EXPORT int32_t BNB_CALL bnb_probe(void) { return CPU_REF_PROBE_SCORE; }

@@ -82,6 +82,10 @@ static const bnb_api gaudi_api = {
     .optimizer_update_8bit_blockwise = bnb_stub_optimizer_update_8bit_blockwise,
     .optimizer_unorm = bnb_stub_optimizer_unorm,
     .percentile_clipping = bnb_stub_percentile_clipping,
+    .pager_configure = bnb_stub_pager_configure,
+    .memory_stats = bnb_stub_memory_stats,
+    .buffer_map_access = bnb_stub_buffer_map_access,
+    .buffer_unmap = bnb_stub_buffer_unmap,
 };
 
 BNB_EXPORT int32_t BNB_CALL bnb_probe(void) { return 0; }

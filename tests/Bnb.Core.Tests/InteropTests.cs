@@ -49,7 +49,7 @@ public sealed unsafe class InteropTests
             "dequantize_blockwise", "quantize_absmax_nested", "quantize_4bit", "dequantize_4bit", "weight_pack_size", "weight_pack",
             "weight_unpack", "gemv_4bit", "gemm_4bit", "int8_vectorwise_quant", "int8_vectorwise_dequant", "int8_linear_matmul",
             "int8_mm_dequant", "int8_double_quant", "optimizer_update_32bit", "optimizer_update_8bit_blockwise", "optimizer_unorm",
-            "percentile_clipping",
+            "percentile_clipping", "pager_configure", "memory_stats", "buffer_map_access", "buffer_unmap",
         ];
         Assert.Equal(expected, BnbApi.SlotNames);
         Assert.Equal(16 + (8 * expected.Length), sizeof(BnbApi));
@@ -63,6 +63,8 @@ public sealed unsafe class InteropTests
         Assert.Equal(16 + (8 * 21), (byte*)&api.Quantize4bit - b);
         Assert.Equal(16 + (8 * 27), (byte*)&api.Gemm4bit - b);
         Assert.Equal(16 + (8 * 36), (byte*)&api.PercentileClipping - b);
+        Assert.Equal(16 + (8 * 37), (byte*)&api.PagerConfigure - b);
+        Assert.Equal(16 + (8 * 40), (byte*)&api.BufferUnmap - b);
     }
 
     [Fact]
@@ -97,6 +99,20 @@ public sealed unsafe class InteropTests
         Assert.Equal(
             [0, 4, 8, 12, 16, 20, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96],
             Offsets(&p, (byte*)&p.StructSize, (byte*)&p.Kind, (byte*)&p.Step, (byte*)&p.Rounding, (byte*)&p.SkipZeros, (byte*)&p.Reserved, (byte*)&p.Lr, (byte*)&p.Beta1, (byte*)&p.Beta2, (byte*)&p.Beta3, (byte*)&p.Alpha, (byte*)&p.Eps, (byte*)&p.WeightDecay, (byte*)&p.GnormScale, (byte*)&p.MaxUnorm, (byte*)&p.ParamNorm));
+    }
+
+    [Fact]
+    public void Paging_struct_layouts_are_pinned()
+    {
+        Assert.Equal(24, sizeof(BnbPagerConfig));
+        BnbPagerConfig c = default;
+        Assert.Equal([0, 4, 8, 16], Offsets(&c, (byte*)&c.StructSize, (byte*)&c.Reserved, (byte*)&c.BudgetBytes, (byte*)&c.SpillDirectory));
+
+        Assert.Equal(96, sizeof(BnbMemoryStats));
+        BnbMemoryStats m = default;
+        Assert.Equal(
+            [0, 4, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88],
+            Offsets(&m, (byte*)&m.StructSize, (byte*)&m.Reserved, (byte*)&m.BudgetBytes, (byte*)&m.PagedBytes, (byte*)&m.ResidentBytes, (byte*)&m.PinnedBytes, (byte*)&m.PeakResidentBytes, (byte*)&m.EvictedBytes, (byte*)&m.WrittenBytes, (byte*)&m.LoadedBytes, (byte*)&m.Evictions, (byte*)&m.Loads, (byte*)&m.SpillFileBytes));
     }
 
     [Fact]

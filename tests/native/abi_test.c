@@ -34,14 +34,14 @@
 #define PIN_SIZE(type, size) _Static_assert(sizeof(type) == (size), "sizeof(" #type ") changed")
 
 #define BNB_API_HEADER_BYTES 16
-#define BNB_API_SLOT_COUNT 37
+#define BNB_API_SLOT_COUNT 41
 
 PIN_FIELD(bnb_api, abi_major, 0);
 PIN_FIELD(bnb_api, abi_minor, 4);
 PIN_FIELD(bnb_api, struct_size, 8);
 PIN_FIELD(bnb_api, reserved, 12);
 _Static_assert(sizeof(bnb_api) == BNB_API_HEADER_BYTES + BNB_API_SLOT_COUNT * sizeof(void (*)(void)),
-               "bnb_api must be the 16-byte header followed by exactly 37 function pointers");
+               "bnb_api must be the 16-byte header followed by exactly 41 function pointers");
 
 #if UINTPTR_MAX == 0xFFFFFFFFFFFFFFFFu
 PIN_FIELD(bnb_api, backend_get_info, 16);
@@ -81,7 +81,17 @@ PIN_FIELD(bnb_api, optimizer_update_32bit, 280);
 PIN_FIELD(bnb_api, optimizer_update_8bit_blockwise, 288);
 PIN_FIELD(bnb_api, optimizer_unorm, 296);
 PIN_FIELD(bnb_api, percentile_clipping, 304);
-PIN_SIZE(bnb_api, 312);
+PIN_FIELD(bnb_api, pager_configure, 312); /* paging slots, appended (pre-release 1.0) */
+PIN_FIELD(bnb_api, memory_stats, 320);
+PIN_FIELD(bnb_api, buffer_map_access, 328);
+PIN_FIELD(bnb_api, buffer_unmap, 336);
+PIN_SIZE(bnb_api, 344);
+
+PIN_SIZE(bnb_pager_config, 24);
+PIN_FIELD(bnb_pager_config, struct_size, 0);
+PIN_FIELD(bnb_pager_config, reserved, 4);
+PIN_FIELD(bnb_pager_config, budget_bytes, 8);
+PIN_FIELD(bnb_pager_config, spill_directory, 16);
 
 PIN_SIZE(bnb_tensor, 80);
 PIN_FIELD(bnb_tensor, data, 0);
@@ -129,6 +139,21 @@ PIN_FIELD(bnb_device_info, warp_size, 172);
 #endif /* 64-bit pointers */
 
 /* Structs without pointers have the same layout on every platform. */
+PIN_SIZE(bnb_memory_stats, 96);
+PIN_FIELD(bnb_memory_stats, struct_size, 0);
+PIN_FIELD(bnb_memory_stats, reserved, 4);
+PIN_FIELD(bnb_memory_stats, budget_bytes, 8);
+PIN_FIELD(bnb_memory_stats, paged_bytes, 16);
+PIN_FIELD(bnb_memory_stats, resident_bytes, 24);
+PIN_FIELD(bnb_memory_stats, pinned_bytes, 32);
+PIN_FIELD(bnb_memory_stats, peak_resident_bytes, 40);
+PIN_FIELD(bnb_memory_stats, evicted_bytes, 48);
+PIN_FIELD(bnb_memory_stats, written_bytes, 56);
+PIN_FIELD(bnb_memory_stats, loaded_bytes, 64);
+PIN_FIELD(bnb_memory_stats, evictions, 72);
+PIN_FIELD(bnb_memory_stats, loads, 80);
+PIN_FIELD(bnb_memory_stats, spill_file_bytes, 88);
+
 PIN_SIZE(bnb_context_options, 16);
 PIN_FIELD(bnb_context_options, struct_size, 0);
 PIN_FIELD(bnb_context_options, device, 4);
@@ -158,7 +183,7 @@ _Static_assert(BNB_OK == 0 && BNB_ERR_INVALID_ARGUMENT == 1 && BNB_ERR_NULL_POIN
                    BNB_ERR_BUFFER_TOO_SMALL == 3 && BNB_ERR_SHAPE_MISMATCH == 4 && BNB_ERR_UNSUPPORTED_DTYPE == 5 &&
                    BNB_ERR_INVALID_BLOCKSIZE == 6 && BNB_ERR_NON_FINITE == 7 && BNB_ERR_NOT_SUPPORTED == 8 &&
                    BNB_ERR_OUT_OF_MEMORY == 9 && BNB_ERR_ABI_MISMATCH == 10 && BNB_ERR_NO_DEVICE == 11 &&
-                   BNB_ERR_DEVICE == 12 && BNB_ERR_INTERNAL == 13,
+                   BNB_ERR_DEVICE == 12 && BNB_ERR_INTERNAL == 13 && BNB_ERR_IO == 14,
                "status codes are frozen");
 _Static_assert(BNB_DTYPE_F32 == 0 && BNB_DTYPE_F16 == 1 && BNB_DTYPE_BF16 == 2 && BNB_DTYPE_U8 == 3 &&
                    BNB_DTYPE_I8 == 4 && BNB_DTYPE_I32 == 5 && BNB_DTYPE_I64 == 6 && BNB_DTYPE_F64 == 7,
@@ -168,7 +193,10 @@ _Static_assert(BNB_ROUND_NEAREST == 0 && BNB_ROUND_BNB_CPU_LUT == 1, "rounding m
 _Static_assert(BNB_OPTIM_ADAM == 0 && BNB_OPTIM_MOMENTUM == 1 && BNB_OPTIM_RMSPROP == 2 && BNB_OPTIM_ADAGRAD == 3 &&
                    BNB_OPTIM_LION == 4 && BNB_OPTIM_LAMB == 5 && BNB_OPTIM_LARS == 6 && BNB_OPTIM_ADEMAMIX == 7,
                "optimizer kinds are frozen");
-_Static_assert(BNB_OP_COUNT == 19 && BNB_OP_PERCENTILE_CLIPPING == 16, "op ids are frozen");
+_Static_assert(BNB_OP_COUNT == 20 && BNB_OP_PERCENTILE_CLIPPING == 16 && BNB_OP_PAGER == 19, "op ids are frozen");
+_Static_assert(BNB_MAP_READ_WRITE == 0 && BNB_MAP_READ == 1 && BNB_PREFETCH_TO_DEVICE == 0 &&
+                   BNB_PREFETCH_TO_HOST == 1 && BNB_MEMORY_PAGED == 2,
+               "memory enums are frozen");
 
 /* ─── checks ─────────────────────────────────────────────────────────────────────────────────────────────── */
 
@@ -553,6 +581,14 @@ static void check_stub_ops(const bnbt_backend* b) {
                        A->optimizer_update_8bit_blockwise(ctx, &prm, &t, &t, &t, NULL, &t, NULL, &t, NULL));
     expect_unsupported("optimizer_unorm", A->optimizer_unorm(ctx, &prm, &t, &t, &t, NULL, &d, &d));
     expect_unsupported("percentile_clipping", A->percentile_clipping(ctx, &t, &t, 1, 95, &f, &f));
+    bnb_pager_config pc = {sizeof(bnb_pager_config), 0, 1024, NULL};
+    bnb_memory_stats ms;
+    memset(&ms, 0, sizeof ms);
+    ms.struct_size = sizeof ms;
+    expect_unsupported("pager_configure", A->pager_configure(ctx, &pc));
+    expect_unsupported("memory_stats", A->memory_stats(ctx, &ms));
+    expect_unsupported("buffer_map_access", A->buffer_map_access(buf, BNB_MAP_READ, &ptr));
+    expect_unsupported("buffer_unmap", A->buffer_unmap(buf));
     (void)d;
 }
 

@@ -131,6 +131,7 @@ static inline const char* bnbt_status_name(bnb_status s) {
     case BNB_ERR_NO_DEVICE: return "NO_DEVICE";
     case BNB_ERR_DEVICE: return "DEVICE";
     case BNB_ERR_INTERNAL: return "INTERNAL";
+    case BNB_ERR_IO: return "IO";
     default: return "?";
     }
 }

@@ -48,6 +48,7 @@ static const bnb_api variant_api = {
     .backend_get_info = variant_backend_get_info,
     BNB_CPU_RUNTIME_SLOTS,
     BNB_CPU_OP_SLOTS,
+    BNB_CPU_PAGING_SLOTS,
 };
 
 /* The CPU and the OS must both support every feature the variant was compiled for. */

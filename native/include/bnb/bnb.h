@@ -81,6 +81,7 @@ typedef int32_t bnb_status;
 #define BNB_ERR_NO_DEVICE 11        /* the backend has no usable device on this machine                       */
 #define BNB_ERR_DEVICE 12           /* a device/driver call failed                                            */
 #define BNB_ERR_INTERNAL 13         /* a bug: please report with the message                                  */
+#define BNB_ERR_IO 14               /* file I/O failed (the paging spill file); the message names file and OS error */
 
 /* ─── Enumerations (passed as int32_t) ───────────────────────────────────────────────────────────────────── */
 
@@ -129,9 +130,13 @@ typedef int32_t bnb_status;
 #define BNB_COPY_DEVICE_TO_DEVICE 2
 #define BNB_COPY_HOST_TO_HOST 3
 
-/* paged_prefetch targets. */
-#define BNB_PREFETCH_TO_DEVICE 0
-#define BNB_PREFETCH_TO_HOST 1
+/* paged_prefetch targets. CPU backends: "device" is the pager's fast-memory budget (RAM), "host" the spill file. */
+#define BNB_PREFETCH_TO_DEVICE 0 /* make resident (load ahead) without mapping                               */
+#define BNB_PREFETCH_TO_HOST 1   /* CPU: write back if dirty and release the fast memory (evict now)         */
+
+/* buffer_map_access modes. */
+#define BNB_MAP_READ_WRITE 0 /* the caller may write: a paged buffer is written back when it is evicted     */
+#define BNB_MAP_READ 1       /* the caller only reads: a clean paged buffer is evicted without a write-back */
 
 /* Device kinds. */
 #define BNB_DEVICE_CPU 0
@@ -175,7 +180,8 @@ typedef int32_t bnb_status;
 #define BNB_OP_PERCENTILE_CLIPPING 16
 #define BNB_OP_BUFFERS 17
 #define BNB_OP_STREAMS 18
-#define BNB_OP_COUNT 19
+#define BNB_OP_PAGER 19 /* pager_configure / memory_stats / buffer_map_access / buffer_unmap (budget, spill, LRU) */
+#define BNB_OP_COUNT 20
 
 /* ─── Plain data structs ─────────────────────────────────────────────────────────────────────────────────── */
 
@@ -263,6 +269,32 @@ typedef struct bnb_optimizer_params {
     double param_norm;          /* ||p||2 before the step for max_unorm; < 0 = let the op compute it        */
 } bnb_optimizer_params;
 
+/* Paging allocator settings of a context (pager_configure). */
+typedef struct bnb_pager_config {
+    uint32_t struct_size;
+    uint32_t reserved;          /* must be 0                                                                  */
+    uint64_t budget_bytes;      /* fast memory for PAGED buffers (CPU: RAM; GPU: device memory); 0 = unlimited */
+    const char* spill_directory; /* UTF-8 directory of the spill file; NULL or "" = the system temp directory  */
+} bnb_pager_config;
+
+/* Counters of a context's paging allocator (memory_stats). Sizes are bytes, rounded up to 64 per buffer. Counters
+ * marked "cumulative" only grow over the context's life. */
+typedef struct bnb_memory_stats {
+    uint32_t struct_size;
+    uint32_t reserved;
+    uint64_t budget_bytes;        /* the configured budget (0 = unlimited)                                     */
+    uint64_t paged_bytes;         /* live PAGED buffers, resident or not                                        */
+    uint64_t resident_bytes;      /* PAGED buffers currently in fast memory                                     */
+    uint64_t pinned_bytes;        /* of which mapped (cannot be evicted)                                        */
+    uint64_t peak_resident_bytes; /* high-water mark of resident_bytes                                          */
+    uint64_t evicted_bytes;       /* cumulative: bytes moved out of fast memory                                 */
+    uint64_t written_bytes;       /* cumulative: bytes written to the spill (dirty write-backs only)             */
+    uint64_t loaded_bytes;        /* cumulative: bytes read back from the spill                                 */
+    uint64_t evictions;           /* cumulative: buffers evicted                                                */
+    uint64_t loads;               /* cumulative: buffers read back from the spill                               */
+    uint64_t spill_file_bytes;    /* current size of the spill file (0 until the first write-back)              */
+} bnb_memory_stats;
+
 /* ─── Opaque handles ─────────────────────────────────────────────────────────────────────────────────────── */
 
 typedef struct bnb_context bnb_context;
@@ -311,23 +343,30 @@ typedef struct bnb_api {
     /* ── memory ──────────────────────────────────────────────────────────────────────────────────────────── */
 
     /* Allocates `bytes` of memory of `kind` (BNB_MEMORY_*) on the context's device, 64-byte aligned, zeroed.
+     * PAGED memory belongs to the context's pager (pager_configure) and is committed lazily, at the first map.
      * Statuses: OK, INVALID_ARGUMENT (kind, bytes == 0), NOT_SUPPORTED (kind), OUT_OF_MEMORY. */
     bnb_status(BNB_CALL* buffer_alloc)(bnb_context* context, int32_t kind, size_t bytes, bnb_buffer** out_buffer);
 
-    /* Frees a buffer. NULL is accepted. The buffer must not be in use by a pending op. */
+    /* Frees a buffer. NULL is accepted. The buffer must not be in use by a pending op. A mapped PAGED buffer is
+     * INVALID_ARGUMENT (unmap it first). A PAGED buffer outlives its context only as a handle to free. */
     bnb_status(BNB_CALL* buffer_free)(bnb_buffer* buffer);
 
-    /* The address to put into bnb_tensor.data for ops on this backend, and the buffer's size in bytes. */
+    /* The address to put into bnb_tensor.data for ops on this backend, and the buffer's size in bytes. A PAGED
+     * buffer has an address only while it is mapped (else INVALID_ARGUMENT): paging may move it. */
     bnb_status(BNB_CALL* buffer_get_pointer)(bnb_buffer* buffer, void** out_pointer, size_t* out_bytes);
 
-    /* A host-accessible view of the buffer (host memory, pinned, or paged). NOT_SUPPORTED for device memory
-     * that the host cannot address. */
+    /* A host-accessible view of the buffer (host memory, pinned, or paged) = buffer_map_access(BNB_MAP_READ_WRITE):
+     * a PAGED buffer stays resident and pinned until buffer_unmap. NOT_SUPPORTED for device memory that the host
+     * cannot address. */
     bnb_status(BNB_CALL* buffer_map)(bnb_buffer* buffer, void** out_host_pointer);
 
     /* Copies `bytes` between host and device addresses (BNB_COPY_*); ordered on the context's stream. */
     bnb_status(BNB_CALL* memory_copy)(bnb_context* context, void* dst, const void* src, size_t bytes, int32_t direction);
 
-    /* Hints that [offset, offset+bytes) of a paged buffer is needed on the device or on the host soon. */
+    /* Hints that [offset, offset+bytes) of a paged buffer is needed on the device or on the host soon. CPU
+     * backends act on the whole buffer: TO_DEVICE loads it into the budget (evicting LRU unmapped buffers; no pin;
+     * OUT_OF_MEMORY if the mapped buffers leave no room), TO_HOST writes it back if dirty and releases its fast
+     * memory (INVALID_ARGUMENT while it is mapped). Validates the range; a no-op for other kinds. */
     bnb_status(BNB_CALL* paged_prefetch)(bnb_context* context, bnb_buffer* buffer, size_t offset, size_t bytes,
                                          int32_t target);
 
@@ -479,6 +518,30 @@ typedef struct bnb_api {
     bnb_status(BNB_CALL* percentile_clipping)(bnb_context* context, const bnb_tensor* g, bnb_tensor* gnorm_history,
                                               int32_t step, int32_t percentile, float* out_gnorm,
                                               float* out_gnorm_scale);
+
+    /* ── paging (appended; see docs/memory.md "Paging") ──────────────────────────────────────────────────── */
+
+    /* Sets the context's paging budget and spill directory (config NULL = defaults: unlimited, temp dir). A smaller
+     * budget evicts unpinned buffers (LRU first) down to it. Statuses: INVALID_ARGUMENT (struct_size, reserved,
+     * spill_directory not an existing directory, or changing the directory while data lives in the spill file),
+     * OUT_OF_MEMORY (the mapped buffers alone exceed the new budget; nothing changes), IO (a write-back failed;
+     * the data stays resident). */
+    bnb_status(BNB_CALL* pager_configure)(bnb_context* context, const bnb_pager_config* config);
+
+    /* Fills *out (up to out->struct_size bytes) with the context's paging counters. */
+    bnb_status(BNB_CALL* memory_stats)(bnb_context* context, bnb_memory_stats* out);
+
+    /* buffer_map with an access mode (BNB_MAP_*). For a PAGED buffer: makes it resident (reloads it from the spill
+     * if it was evicted, evicting least-recently-used unmapped buffers to stay within the budget) and pins it until
+     * the matching buffer_unmap; maps nest (a counter). Only mapped PAGED buffers may be handed to ops, and the
+     * address may differ from one mapping to the next. A buffer never written (BNB_MAP_READ only since alloc) reads
+     * as zeros. Statuses: OUT_OF_MEMORY (the mapped buffers plus this one exceed the budget; the message names
+     * budget, request and pinned bytes), IO (spill read/write failed; every buffer keeps its data). Other kinds:
+     * the host address (a counter only). */
+    bnb_status(BNB_CALL* buffer_map_access)(bnb_buffer* buffer, int32_t access, void** out_host_pointer);
+
+    /* Ends one buffer_map / buffer_map_access. INVALID_ARGUMENT if the buffer is not mapped. */
+    bnb_status(BNB_CALL* buffer_unmap)(bnb_buffer* buffer);
 } bnb_api;
 
 /* ─── The two exported symbols ───────────────────────────────────────────────────────────────────────────── */
