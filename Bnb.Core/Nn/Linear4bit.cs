@@ -157,13 +157,13 @@ public sealed class Linear4bit : IQuantizedLinear
         }
     }
 
-    /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight + quant state (+ bias as F32).</summary>
-    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix)
+    /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight + quant state (+ bias in <paramref name="biasDType"/>, the model's dtype).</summary>
+    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32)
     {
         var entries = new List<SafetensorsEntry>(BnbCheckpoint.Entries4Bit(prefix, _packed, State));
         if (Bias is not null)
         {
-            entries.Insert(1, SafetensorsEntry.Of<float>(BnbCheckpoint.Key(prefix, "bias"), Bias));
+            entries.Insert(1, BnbCheckpoint.FloatEntry(BnbCheckpoint.Key(prefix, "bias"), Bias, biasDType));
         }
 
         return entries;

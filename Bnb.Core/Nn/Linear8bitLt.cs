@@ -98,13 +98,13 @@ public sealed class Linear8bitLt : IQuantizedLinear
         return new Linear8bitLt(quantizer, w, BnbCheckpoint.ReadBias(file, prefix, w.OutFeatures), threshold);
     }
 
-    /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight, (bias,) SCB, weight_format.</summary>
-    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix)
+    /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight, (bias in <paramref name="biasDType"/>,) SCB, weight_format.</summary>
+    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32)
     {
         var entries = new List<SafetensorsEntry>(BnbCheckpoint.EntriesInt8(prefix, Weight));
         if (Bias is not null)
         {
-            entries.Insert(1, SafetensorsEntry.Of<float>(BnbCheckpoint.Key(prefix, "bias"), Bias));
+            entries.Insert(1, BnbCheckpoint.FloatEntry(BnbCheckpoint.Key(prefix, "bias"), Bias, biasDType));
         }
 
         return entries;

@@ -214,6 +214,15 @@ public static class BnbCheckpoint
         };
     }
 
+    /// <summary>A float32 vector stored as F32, F16 or BF16 (rounded to nearest even).</summary>
+    public static SafetensorsEntry FloatEntry(string name, ReadOnlySpan<float> values, SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.F32 => SafetensorsEntry.Of(name, values),
+        SafetensorsDType.F16 => SafetensorsEntry.Of<Half>(name, [.. values.ToArray().Select(v => (Half)v)]),
+        SafetensorsDType.BF16 => SafetensorsEntry.Of<BFloat16>(name, [.. values.ToArray().Select(v => (BFloat16)v)]),
+        _ => throw new ArgumentException($"{name}: dtype {dtype.Name()} is not F32, F16 or BF16", nameof(dtype)),
+    };
+
     /// <summary>The entries bitsandbytes' <c>Linear4bit</c> state dict holds for a weight (bias not included), in its order.</summary>
     public static IReadOnlyList<SafetensorsEntry> Entries4Bit(string prefix, ReadOnlySpan<byte> packed, QuantState state)
     {
