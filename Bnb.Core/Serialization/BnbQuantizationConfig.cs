@@ -50,7 +50,8 @@ public sealed record BnbQuantizationConfig
             ["bnb_4bit_use_double_quant"] = DoubleQuant,
             ["bnb_4bit_compute_dtype"] = ComputeDType.TorchName(),
             ["bnb_4bit_quant_storage"] = QuantStorage.TorchName(),
-            ["llm_int8_threshold"] = Int8Threshold,
+            // Python float syntax ("6.0"): Transformers' BitsAndBytesConfig rejects an int threshold.
+            ["llm_int8_threshold"] = JsonNode.Parse(PythonFloat.Repr(Int8Threshold)),
             ["llm_int8_has_fp16_weight"] = Int8HasFp16Weight,
             ["llm_int8_skip_modules"] = SkipModules is null ? null : new JsonArray([.. SkipModules.Select(s => (JsonNode?)JsonValue.Create(s))]),
             ["llm_int8_enable_fp32_cpu_offload"] = false,

@@ -175,6 +175,7 @@ public sealed class CheckpointTests(CpuRefFixture fixture) : IClassFixture<CpuRe
             q.Select(p => p.Key));
         Assert.Equal("bfloat16", (string?)q["bnb_4bit_compute_dtype"]);
         Assert.Equal(6.0, (double)q["llm_int8_threshold"]!);
+        Assert.Contains("\"llm_int8_threshold\": 6.0,", File.ReadAllText(path), StringComparison.Ordinal);
         var back = BnbQuantizationConfig.ReadConfigFile(path);
         Assert.Equal(config with { SkipModules = null }, back with { SkipModules = null });
         Assert.Equal(["lm_head"], back.SkipModules);

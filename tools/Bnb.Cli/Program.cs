@@ -64,8 +64,33 @@ bench.SetAction(r => BenchCommand.Run(new BenchArgs(
     r.GetValue(warmupOpt), r.GetValue(maxSecondsOpt), r.GetValue(benchJson), r.GetValue(markdownOpt), r.GetValue(plotOpt), r.GetValue(jsonOutOpt),
     r.GetValue(libraries) ?? [])));
 
+var qInput = new Argument<string>("input") { Description = "Source model: a safetensors file with F32/F16/BF16 weights (config.json next to it is carried over)" };
+var qOutput = new Option<string>("--output", "-o") { Description = "Output directory for model.safetensors and config.json", Required = true };
+var qFormat = new Option<string>("--format", "-f") { Description = "int8 (LLM.int8) | nf4 | fp4", DefaultValueFactory = _ => "nf4" };
+qFormat.AcceptOnlyFromAmong("int8", "nf4", "fp4");
+var qDouble = new Option<bool>("--double-quant") { Description = "Double-quantize the 4-bit absmax (bnb_4bit_use_double_quant)" };
+var qBlocksize = new Option<int>("--blocksize") { Description = "4-bit blocksize (Transformers uses 64)", DefaultValueFactory = _ => 64 };
+var qSkip = new Option<string[]>("--skip") { Description = "Module to keep unquantized: dotted name segments (lm_head) or a glob (*attention*); repeatable", Arity = ArgumentArity.ZeroOrMore };
+var qNoDefaultSkip = new Option<bool>("--no-default-skip") { Description = "Also quantize embeddings and lm_head (skipped by default)" };
+var qCompute = new Option<string>("--compute-dtype") { Description = "bnb_4bit_compute_dtype recorded in config.json: f32 | f16 | bf16", DefaultValueFactory = _ => "f32" };
+qCompute.AcceptOnlyFromAmong("f32", "f16", "bf16");
+var qThreshold = new Option<double>("--threshold") { Description = "llm_int8_threshold recorded in config.json", DefaultValueFactory = _ => 6.0 };
+var qBackend = new Option<string>("--backend", "-b") { Description = "Backend that quantizes (best = the runtime's default)", DefaultValueFactory = _ => "best" };
+var qJson = new Option<bool>("--json") { Description = "Print the summary as one JSON object, no progress bar" };
+var quantize = new Command("quantize", "Quantize a safetensors model's linear weights into a bitsandbytes-layout checkpoint (+ config.json quantization_config)");
+quantize.Arguments.Add(qInput);
+foreach (Option o in new Option[] { qOutput, qFormat, qDouble, qBlocksize, qSkip, qNoDefaultSkip, qCompute, qThreshold, qBackend, qJson, libraries })
+{
+    quantize.Options.Add(o);
+}
+
+quantize.SetAction(r => QuantizeCommand.Run(new QuantizeArgs(
+    r.GetValue(qInput)!, r.GetValue(qOutput)!, r.GetValue(qFormat)!, r.GetValue(qDouble), r.GetValue(qBlocksize), r.GetValue(qSkip) ?? [],
+    r.GetValue(qNoDefaultSkip), r.GetValue(qCompute)!, r.GetValue(qThreshold), r.GetValue(qBackend)!, r.GetValue(qJson), r.GetValue(libraries) ?? [])));
+
 var root = new RootCommand("bnb — k-bit quantization backends (bitsandbytes numerics) behind one C ABI");
 root.Subcommands.Add(info);
 root.Subcommands.Add(demo);
 root.Subcommands.Add(bench);
+root.Subcommands.Add(quantize);
 return root.Parse(args).Invoke();
