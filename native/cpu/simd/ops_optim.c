@@ -17,8 +17,10 @@
 #include "bnb_quant.h"
 #include "cpu_ops.h"
 #include "optim_vec.h"
+#include "quant_vec.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 /* ─── chunking ───────────────────────────────────────────────────────────────────────────────────────────── */
 
@@ -412,17 +414,6 @@ bnb_status BNB_CALL bnb_cpu_optimizer_unorm(bnb_context* context, const bnb_opti
 
 /* ─── 8-bit blockwise ────────────────────────────────────────────────────────────────────────────────────── */
 
-/* Number of mid[j] < s over 255 ascending midpoints (bnb_ref_count_below), lane-wise: a branchless binary search.
- * NaN compares false everywhere and gives 0, as in the reference. */
-static inline vi v_count_below(const float* mid, vf s) {
-    vi idx = vi_set1(0);
-    for (int step = 128; step >= 1; step >>= 1) {
-        const vf cand = vf_gather(mid, vi_add(idx, vi_set1(step - 1)));
-        idx = vi_sel(vf_lt(cand, s), vi_add(idx, vi_set1(step)), idx);
-    }
-    return idx;
-}
-
 /* bnb_ref_lut_index then the LUT's grid point: LUT[i] = count_below(mid, grid(i)) (§2.5.3), so the 64 Ki LUT
  * never has to be built. */
 static inline vf v_lut_grid_value(vf x, vf inv) {
@@ -437,29 +428,48 @@ static inline vf v_lut_grid_value(vf x, vf inv) {
     return vf_sub(vf_div(twice, vf_set1(65535.0f)), vf_set1(1.0f));
 }
 
-/* Codes of nv vectors of scaled values s (bnb_ref_count_below each). The binary search is a chain of dependent
- * table loads, so four vectors go through it side by side to overlap their latencies. */
-static void count_below_block(const float* mid, const float* s, int64_t nv, uint8_t* codes) {
-    int64_t v = 0;
-    for (; v + 4 <= nv; v += 4) {
-        const vf x0 = vf_load(s + v * VW), x1 = vf_load(s + (v + 1) * VW), x2 = vf_load(s + (v + 2) * VW),
-                 x3 = vf_load(s + (v + 3) * VW);
-        vi i0 = vi_set1(0), i1 = i0, i2 = i0, i3 = i0;
-        for (int step = 128; step >= 1; step >>= 1) {
-            const vi off = vi_set1(step - 1), inc = vi_set1(step);
-            const vf c0 = vf_gather(mid, vi_add(i0, off)), c1 = vf_gather(mid, vi_add(i1, off)),
-                     c2 = vf_gather(mid, vi_add(i2, off)), c3 = vf_gather(mid, vi_add(i3, off));
-            i0 = vi_sel(vf_lt(c0, x0), vi_add(i0, inc), i0);
-            i1 = vi_sel(vf_lt(c1, x1), vi_add(i1, inc), i1);
-            i2 = vi_sel(vf_lt(c2, x2), vi_add(i2, inc), i2);
-            i3 = vi_sel(vf_lt(c3, x3), vi_add(i3, inc), i3);
-        }
-        vi_store_u8(codes + v * VW, i0);
-        vi_store_u8(codes + (v + 1) * VW, i1);
-        vi_store_u8(codes + (v + 2) * VW, i2);
-        vi_store_u8(codes + (v + 3) * VW, i3);
+/* One code table of an 8-bit state (qmap1 or qmap2) in the forms the quant_vec.h primitives want: the dequant
+ * lookup (AVX-512: the table in registers, VBMI byte planes or a vpermi2ps tree; AVX2: a gather; NEON: tbl planes)
+ * and the requantization search over its 255 midpoints (AVX-512: an 8-level permute search from registers; AVX2 and
+ * NEON: one bucket-table gather for large calls, else the binary search). Both give the reference's exact values:
+ * the lookups move table bits, and the search counts the midpoints below s like bnb_ref_count_below. */
+typedef struct {
+    const float* qmap;
+    qv_dq8_tab dq;
+    qv_search8_tab search;
+    uint32_t* bkt; /* bucket table (QV_GATHER_FAST ISAs, large calls) or NULL */
+} qmap_tab;
+
+#define Q8_BUCKET_MIN_ELEMS (1 << 16) /* below this, building the 128 KiB bucket table costs more than it saves */
+
+/* midpoints must outlive the table (qv_search8_tab may point into them) */
+static void qmap_tab_init(qmap_tab* t, const float* qmap, qv_mid8* mid, int64_t n) {
+    float m[256];
+    bnb_ref_code_midpoints(qmap, 256, m);
+    qv_mid8_init(m, mid);
+    t->qmap = qmap;
+    qv_dq8_init(qmap, &t->dq);
+    qv_search8_init(mid, &t->search);
+    t->bkt = NULL;
+#if QV_GATHER_FAST
+    if (n >= Q8_BUCKET_MIN_ELEMS) {
+        t->bkt = (uint32_t*)malloc(sizeof(uint32_t) * QV_BKT_COUNT);
+        if (t->bkt != NULL) qv_bucket8_build(m, t->bkt); /* if it cannot be allocated, the search gives the same codes */
     }
-    for (; v < nv; ++v) vi_store_u8(codes + v * VW, v_count_below(mid, vf_load(s + v * VW)));
+#else
+    (void)n;
+#endif
+}
+
+/* Codes of nv vectors of scaled values s in [-1, 1] (or NaN → 0). */
+static void search_block(const qmap_tab* t, const float* s, int64_t nv, uint8_t* codes) {
+#if QV_GATHER_FAST
+    if (t->bkt != NULL) {
+        for (int64_t v = 0; v < nv; ++v) qv_store_u8(codes + v * VW, qv_bucket8(t->bkt, &t->search, vf_load(s + v * VW)));
+        return;
+    }
+#endif
+    for (int64_t v = 0; v < nv; ++v) qv_store_u8(codes + v * VW, qv_search8(&t->search, vf_load(s + v * VW)));
 }
 
 /* Block buffers are padded to whole vectors so the kernels may read and write past len. */
@@ -467,7 +477,7 @@ static void count_below_block(const float* mid, const float* s, int64_t nv, uint
 
 /* Requantizes one block of len <= 256 floats x (padded to BLK_PAD) exactly as bnb_ref_requantize_blockwise_f32
  * does for a block of that length. */
-static void requant_block(const float* x, int64_t len, const float* mid, int32_t rounding, uint8_t* codes,
+static void requant_block(const float* x, int64_t len, const qmap_tab* tab, int32_t rounding, uint8_t* codes,
                           float* absmax) {
     /* max |x| ignoring NaN: vf_max_num(x, acc) keeps acc when x is NaN */
     vf acc = vf_set1(0.0f);
@@ -506,25 +516,38 @@ static void requant_block(const float* x, int64_t len, const float* mid, int32_t
             vf_store(s + v * VW, vf_sel(vf_lt(sv, m1), m1, sv));
         }
     }
-    count_below_block(mid, s, nv, out);
+    search_block(tab, s, nv, out);
     memcpy(codes, out, (size_t)len);
 }
 
-static void dequant_block(const uint8_t* codes, float absmax, int64_t len, const float* qmap, float* out) {
-    const vf am = vf_set1(absmax);
-    int64_t i = 0;
-    for (; i + VW <= len; i += VW) {
-        const vi c = vi_load_u8(codes + i);
-        vf_store(out + i, vf_mul(vf_gather(qmap, c), am));
-    }
-    for (; i < len; ++i) out[i] = qmap[codes[i]] * absmax;
+/* out[i] = qmap[codes[i]] * absmax for i < len (the reference's product), zeros up to BLK_PAD. */
+#define DEQUANT_BLOCK_BODY(lookup)                                                                                 \
+    const vf am = vf_set1(absmax);                                                                                 \
+    int64_t i = 0;                                                                                                 \
+    for (; i + QV_DQ_CHUNK <= len; i += QV_DQ_CHUNK) {                                                             \
+        qv_f v[4];                                                                                                 \
+        lookup(&t->dq, codes + i, v);                                                                              \
+        for (int q = 0; q < 4; ++q) vf_store(out + i + q * VW, vf_mul(v[q], am));                                  \
+    }                                                                                                              \
+    for (; i < len; ++i) out[i] = t->qmap[codes[i]] * absmax;                                                      \
     for (; i < BLK_PAD; ++i) out[i] = 0.0f;
+
+typedef void (*dequant_fn)(const qmap_tab* t, const uint8_t* codes, float absmax, int64_t len, float* out);
+static void dequant_block(const qmap_tab* t, const uint8_t* codes, float absmax, int64_t len, float* out) {
+    DEQUANT_BLOCK_BODY(qv_dequant8_x4)
 }
+#if QV_HAVE_VBMI_PATH
+QV_VBMI_TARGET static void dequant_block_vbmi(const qmap_tab* t, const uint8_t* codes, float absmax, int64_t len,
+                                              float* out) {
+    DEQUANT_BLOCK_BODY(qv_dequant8_x4_vbmi)
+}
+#endif
 
 typedef struct {
     kctx k;
     int64_t chunk; /* elements, multiple of 256 */
-    float mid1[256], mid2[256];
+    dequant_fn dequant;
+    qmap_tab tab1, tab2;
 } job8;
 
 static void task8(void* arg, int64_t t) {
@@ -537,14 +560,14 @@ static void task8(void* arg, int64_t t) {
     for (int64_t start = e0; start < e1; start += bs) {
         const int64_t b = start / bs;
         const int64_t len = a->n - start < bs ? a->n - start : bs;
-        dequant_block(a->codes1 + start, a->absmax1[b], len, a->qmap1, s1);
-        if (a->codes2) dequant_block(a->codes2 + start, a->absmax2[b], len, a->qmap2, s2);
-        if (ademamix) dequant_block(a->codes1 + a->n + start, a->absmax1[a->blocks + b], len, a->qmap1, s3);
+        j->dequant(&j->tab1, a->codes1 + start, a->absmax1[b], len, s1);
+        if (a->codes2) j->dequant(&j->tab2, a->codes2 + start, a->absmax2[b], len, s2);
+        if (ademamix) j->dequant(&j->tab1, a->codes1 + a->n + start, a->absmax1[a->blocks + b], len, s3);
         step_range(&j->k, start, start + len, s1, a->codes2 ? s2 : NULL, ademamix ? s3 : NULL, NULL, NULL);
-        requant_block(s1, len, j->mid1, a->hp.rounding, a->codes1 + start, a->absmax1 + b);
-        if (a->codes2) requant_block(s2, len, j->mid2, a->hp.rounding, a->codes2 + start, a->absmax2 + b);
+        requant_block(s1, len, &j->tab1, a->hp.rounding, a->codes1 + start, a->absmax1 + b);
+        if (a->codes2) requant_block(s2, len, &j->tab2, a->hp.rounding, a->codes2 + start, a->absmax2 + b);
         if (ademamix)
-            requant_block(s3, len, j->mid1, a->hp.rounding, a->codes1 + a->n + start, a->absmax1 + a->blocks + b);
+            requant_block(s3, len, &j->tab1, a->hp.rounding, a->codes1 + a->n + start, a->absmax1 + a->blocks + b);
     }
 }
 
@@ -559,13 +582,17 @@ bnb_status BNB_CALL bnb_cpu_optimizer_update_8bit_blockwise(bnb_context* context
                                    absmax2, qmap1, qmap2, &a));
     kctx_init(&j.k, &a, M8_UPDATE);
     j.chunk = chunk_of(a.n);
-    bnb_ref_code_midpoints(a.qmap1, 256, j.mid1);
-    j.mid1[255] = 0.0f; /* never read: the search touches indices 0..254 */
-    if (a.qmap2) {
-        bnb_ref_code_midpoints(a.qmap2, 256, j.mid2);
-        j.mid2[255] = 0.0f;
-    }
+    qv_mid8 mid1, mid2;
+    qmap_tab_init(&j.tab1, a.qmap1, &mid1, a.n);
+    if (a.qmap2) qmap_tab_init(&j.tab2, a.qmap2, &mid2, a.n);
+    else j.tab2.bkt = NULL;
+    j.dequant = dequant_block;
+#if QV_HAVE_VBMI_PATH
+    if (j.tab1.dq.vbmi) j.dequant = dequant_block_vbmi;
+#endif
     bnb_parallel_for(context->pool, bnb_ceil_div(a.n, j.chunk), task8, &j);
+    free(j.tab1.bkt);
+    free(j.tab2.bkt);
     return BNB_OK;
 }
 
