@@ -7,6 +7,11 @@
  *
  * Per backend and bit width: R timed steps after one warm-up step on f32 parameters; prints min and median ms per
  * step and params/s at the min and the median. Every backend gets the same data and the same step sequence.
+ *
+ *   --paged P   also splits the N parameters into P equal tensors and runs them twice: states in plain memory, and
+ *               states in PAGED buffers under a budget of a quarter of the total state (spill file in --spill DIR,
+ *               default the temp directory), each step mapping a tensor's states, updating, unmapping and
+ *               prefetching the next tensor's states, as a paged optimizer does. Prints both and the ratio.
  */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #define _POSIX_C_SOURCE 200809L
@@ -50,9 +55,160 @@ static const struct {
              {"adagrad", BNB_OPTIM_ADAGRAD, 1}, {"lion", BNB_OPTIM_LION, 1},         {"lamb", BNB_OPTIM_LAMB, 2},
              {"lars", BNB_OPTIM_LARS, 1},       {"ademamix", BNB_OPTIM_ADEMAMIX, 2}};
 
+/* ─── --paged: the same update over P tensors, states plain vs paged ──────────────────────────────────────── */
+
+typedef struct {
+    const bnb_api* A;
+    bnb_context* ctx;
+    int bits, two;
+    int32_t kind;
+    int64_t per; /* elements per tensor (multiple of 256) */
+    int P;
+    float *p, *g;
+    uint8_t *s8a, *s8b;
+    float *s32a, *s32b, *am1, *am2;
+    const float *q1, *q2;
+    bnb_buffer** bufs; /* [P][4] or NULL for plain memory */
+} split_run;
+
+static size_t state_bytes(const split_run* r, int k) {
+    const int64_t blocks = r->per / 256;
+    if (r->bits == 32) return (size_t)r->per * 4;
+    return k < 2 ? (size_t)r->per : (size_t)blocks * 4;
+}
+
+static int state_count(const split_run* r) { return r->bits == 32 ? (r->two ? 2 : 1) : (r->two ? 4 : 2); }
+
+/* One optimizer step over the P tensors; 0 on success. */
+static int split_step(const split_run* r, int32_t step) {
+    const int ns = state_count(r);
+    for (int i = 0; i < r->P; ++i) {
+        const int64_t off = (int64_t)i * r->per, blocks = r->per / 256;
+        void* st[4] = {NULL, NULL, NULL, NULL};
+        if (r->bufs) {
+            for (int k = 0; k < ns; ++k)
+                if (r->A->buffer_map_access(r->bufs[i * 4 + k], BNB_MAP_READ_WRITE, &st[k]) != BNB_OK) return 1;
+        } else if (r->bits == 32) {
+            st[0] = r->s32a + off;
+            st[1] = r->s32b + off;
+        } else {
+            st[0] = r->s8a + off;
+            st[1] = r->s8b + off;
+            st[2] = r->am1 + off / 256;
+            st[3] = r->am2 + off / 256;
+        }
+        bnb_optimizer_params h;
+        memset(&h, 0, sizeof h);
+        h.struct_size = sizeof h;
+        h.kind = r->kind;
+        h.step = step;
+        h.rounding = BNB_ROUND_NEAREST;
+        h.lr = 1e-3;
+        h.beta1 = 0.9;
+        h.beta2 = 0.999;
+        h.eps = 1e-8;
+        h.weight_decay = 1e-2;
+        h.gnorm_scale = 1.0;
+        h.param_norm = -1.0;
+        bnb_tensor tp = bnbt_tensor1(r->p + off, BNB_DTYPE_F32, r->per), tg = bnbt_tensor1(r->g + off, BNB_DTYPE_F32, r->per);
+        bnb_status status;
+        if (r->bits == 32) {
+            bnb_tensor a = bnbt_tensor1(st[0], BNB_DTYPE_F32, r->per), c = bnbt_tensor1(st[1], BNB_DTYPE_F32, r->per);
+            status = r->A->optimizer_update_32bit(r->ctx, &h, &tp, &tg, &a, r->two ? &c : NULL, NULL);
+        } else {
+            bnb_tensor a = bnbt_tensor1(st[0], BNB_DTYPE_U8, r->per), c = bnbt_tensor1(st[1], BNB_DTYPE_U8, r->per);
+            bnb_tensor m1 = bnbt_tensor1(st[2], BNB_DTYPE_F32, blocks), m2 = bnbt_tensor1(st[3], BNB_DTYPE_F32, blocks);
+            bnb_tensor t1 = bnbt_tensor1((void*)r->q1, BNB_DTYPE_F32, 256), t2 = bnbt_tensor1((void*)r->q2, BNB_DTYPE_F32, 256);
+            if (!r->two) { /* 1-state kinds: absmax1 is the second buffer */
+                m1 = bnbt_tensor1(st[1], BNB_DTYPE_F32, blocks);
+            }
+            status = r->A->optimizer_update_8bit_blockwise(r->ctx, &h, &tp, &tg, &a, r->two ? &c : NULL, &m1,
+                                                           r->two ? &m2 : NULL, &t1, r->two ? &t2 : NULL);
+        }
+        if (status != BNB_OK) return 1;
+        if (r->bufs) {
+            for (int k = 0; k < ns; ++k) r->A->buffer_unmap(r->bufs[i * 4 + k]);
+            if (i + 1 < r->P)
+                for (int k = 0; k < ns; ++k)
+                    r->A->paged_prefetch(r->ctx, r->bufs[(i + 1) * 4 + k], 0, state_bytes(r, k), BNB_PREFETCH_TO_DEVICE);
+        }
+    }
+    return 0;
+}
+
+static void split_time(const split_run* r, int reps, double* t, double* out_min, double* out_med, double* out_cpu) {
+    *out_cpu = 1e30;
+    for (int rep = -1; rep < reps; ++rep) {
+        const double t0 = now_s(), c0 = cpu_s();
+        if (split_step(r, rep + 2) != 0) {
+            printf("      failed: %s\n", r->A->last_error_message());
+            *out_min = *out_med = *out_cpu = 0.0;
+            return;
+        }
+        if (rep >= 0) {
+            t[rep] = now_s() - t0;
+            if (cpu_s() - c0 < *out_cpu) *out_cpu = cpu_s() - c0;
+        }
+    }
+    qsort(t, (size_t)reps, sizeof(double), cmp_double);
+    *out_min = t[0];
+    *out_med = t[reps / 2];
+}
+
+static void paged_compare(split_run r, int reps, const char* spill, double* t) {
+    const int ns = state_count(&r);
+    /* 1-state 8-bit kinds keep (codes, absmax) in slots 0 and 1 */
+    size_t total = 0;
+    for (int k = 0; k < ns; ++k) {
+        const size_t b = r.bits == 8 && !r.two && k == 1 ? (size_t)(r.per / 256) * 4 : state_bytes(&r, k);
+        total += (b + 63) / 64 * 64;
+    }
+    total *= (size_t)r.P;
+    double plain_min, plain_med, paged_min, paged_med, plain_cpu, paged_cpu;
+    r.bufs = NULL;
+    split_time(&r, reps, t, &plain_min, &plain_med, &plain_cpu);
+    bnb_pager_config cfg = {sizeof cfg, 0, total / 4, spill};
+    if (r.A->pager_configure(r.ctx, &cfg) != BNB_OK) {
+        printf("      pager_configure failed: %s\n", r.A->last_error_message());
+        return;
+    }
+    bnb_buffer** bufs = (bnb_buffer**)calloc((size_t)r.P * 4, sizeof(bnb_buffer*));
+    for (int i = 0; i < r.P && bufs; ++i)
+        for (int k = 0; k < ns; ++k) {
+            const size_t b = r.bits == 8 && !r.two && k == 1 ? (size_t)(r.per / 256) * 4 : state_bytes(&r, k);
+            if (r.A->buffer_alloc(r.ctx, BNB_MEMORY_PAGED, b, &bufs[i * 4 + k]) != BNB_OK) {
+                printf("      buffer_alloc failed: %s\n", r.A->last_error_message());
+                return;
+            }
+        }
+    r.bufs = bufs;
+    bnb_memory_stats before;
+    memset(&before, 0, sizeof before);
+    before.struct_size = sizeof before;
+    split_time(&r, 1, t, &paged_min, &paged_med, &paged_cpu); /* warm-up: the first spill */
+    r.A->memory_stats(r.ctx, &before);
+    split_time(&r, reps, t, &paged_min, &paged_med, &paged_cpu);
+    bnb_memory_stats after = before;
+    r.A->memory_stats(r.ctx, &after);
+    const double steps = reps + 1;
+    printf("      %d tensors x %lld, state %.1f MiB, budget %.1f MiB: plain min/med %.2f/%.2f ms, paged %.2f/%.2f ms, "
+           "paged/plain (median) %.2fx; cpu min plain %.2f ms, paged %.2f ms (%.2fx); per step %.1f evictions, %.1f MiB "
+           "written, %.1f MiB loaded\n",
+           r.P, (long long)r.per, total / 1048576.0, total / 4 / 1048576.0, plain_min * 1e3, plain_med * 1e3,
+           paged_min * 1e3, paged_med * 1e3, plain_med > 0 ? paged_med / plain_med : 0.0, plain_cpu * 1e3,
+           paged_cpu * 1e3, plain_cpu > 0 ? paged_cpu / plain_cpu : 0.0,
+           (after.evictions - before.evictions) / steps, (after.written_bytes - before.written_bytes) / steps / 1048576.0,
+           (after.loaded_bytes - before.loaded_bytes) / steps / 1048576.0);
+    for (int i = 0; i < r.P * 4; ++i) r.A->buffer_free(bufs[i]);
+    free(bufs);
+    bnb_pager_config off = {sizeof off, 0, 0, spill};
+    r.A->pager_configure(r.ctx, &off);
+}
+
 int main(int argc, char** argv) {
     int64_t n = 16 * 1024 * 1024;
-    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0;
+    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0, paged = 0;
+    const char* spill = NULL;
     int first_lib = 1;
     for (; first_lib < argc && strncmp(argv[first_lib], "--", 2) == 0; first_lib += 2) {
         if (first_lib + 1 >= argc) break;
@@ -60,6 +216,8 @@ int main(int argc, char** argv) {
         if (strcmp(argv[first_lib], "--n") == 0) n = atoll(v);
         else if (strcmp(argv[first_lib], "--threads") == 0) threads = atoi(v);
         else if (strcmp(argv[first_lib], "--reps") == 0) reps = atoi(v);
+        else if (strcmp(argv[first_lib], "--paged") == 0) paged = atoi(v);
+        else if (strcmp(argv[first_lib], "--spill") == 0) spill = v;
         else if (strcmp(argv[first_lib], "--bits") == 0) bits_mask = strcmp(v, "8") == 0 ? 1 : strcmp(v, "32") == 0 ? 2 : 3;
         else if (strcmp(argv[first_lib], "--kind") == 0) {
             for (k = 0; k < (int)(sizeof kinds / sizeof kinds[0]) && strcmp(kinds[k].name, v) != 0; ++k) {}
@@ -157,6 +315,13 @@ int main(int argc, char** argv) {
             if (st != BNB_OK) {
                 printf("%-32s %4d failed: %s\n", name, bits, A->last_error_message());
                 continue;
+            }
+            if (paged > 0 && kinds[k].kind != BNB_OPTIM_ADEMAMIX && n / paged >= 256) {
+                double* t2 = (double*)malloc((size_t)reps * sizeof(double));
+                const split_run r = {A,   ctx, bits, kinds[k].states == 2, kinds[k].kind, n / paged / 256 * 256, paged,
+                                     p,   g,   s8a,  s8b, s32a, s32b, am1, am2, q1, q2, NULL};
+                if (t2) paged_compare(r, reps, spill, t2);
+                free(t2);
             }
             qsort(t, (size_t)reps, sizeof(double), cmp_double);
             qsort(c, (size_t)reps, sizeof(double), cmp_double);
