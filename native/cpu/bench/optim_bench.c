@@ -55,6 +55,26 @@ static const struct {
              {"adagrad", BNB_OPTIM_ADAGRAD, 1}, {"lion", BNB_OPTIM_LION, 1},         {"lamb", BNB_OPTIM_LAMB, 2},
              {"lars", BNB_OPTIM_LARS, 1},       {"ademamix", BNB_OPTIM_ADEMAMIX, 2}};
 
+/* The hyper-parameters every timed step uses (bitsandbytes' AdamW defaults; AdEMAMix extras). */
+static bnb_optimizer_params bench_params(int32_t kind, int32_t step) {
+    bnb_optimizer_params h;
+    memset(&h, 0, sizeof h);
+    h.struct_size = sizeof h;
+    h.kind = kind;
+    h.step = step;
+    h.rounding = BNB_ROUND_NEAREST;
+    h.lr = 1e-3;
+    h.beta1 = 0.9;
+    h.beta2 = 0.999;
+    h.beta3 = 0.9999;
+    h.alpha = 5.0;
+    h.eps = 1e-8;
+    h.weight_decay = 1e-2;
+    h.gnorm_scale = 1.0;
+    h.param_norm = -1.0;
+    return h;
+}
+
 /* ─── --paged: the same update over P tensors, states plain vs paged ──────────────────────────────────────── */
 
 typedef struct {
@@ -97,19 +117,7 @@ static int split_step(const split_run* r, int32_t step) {
             st[2] = r->am1 + off / 256;
             st[3] = r->am2 + off / 256;
         }
-        bnb_optimizer_params h;
-        memset(&h, 0, sizeof h);
-        h.struct_size = sizeof h;
-        h.kind = r->kind;
-        h.step = step;
-        h.rounding = BNB_ROUND_NEAREST;
-        h.lr = 1e-3;
-        h.beta1 = 0.9;
-        h.beta2 = 0.999;
-        h.eps = 1e-8;
-        h.weight_decay = 1e-2;
-        h.gnorm_scale = 1.0;
-        h.param_norm = -1.0;
+        const bnb_optimizer_params h = bench_params(r->kind, step);
         bnb_tensor tp = bnbt_tensor1(r->p + off, BNB_DTYPE_F32, r->per), tg = bnbt_tensor1(r->g + off, BNB_DTYPE_F32, r->per);
         bnb_status status;
         if (r->bits == 32) {
@@ -279,21 +287,7 @@ int main(int argc, char** argv) {
             if (!((bits == 8 && (bits_mask & 1)) || (bits == 32 && (bits_mask & 2)))) continue;
             bnb_status st = BNB_OK;
             for (int rep = -1; rep < reps && st == BNB_OK; ++rep) {
-                bnb_optimizer_params h;
-                memset(&h, 0, sizeof h);
-                h.struct_size = sizeof h;
-                h.kind = kinds[k].kind;
-                h.step = rep + 2;
-                h.rounding = BNB_ROUND_NEAREST;
-                h.lr = 1e-3;
-                h.beta1 = 0.9;
-                h.beta2 = 0.999;
-                h.beta3 = 0.9999;
-                h.alpha = 5.0;
-                h.eps = 1e-8;
-                h.weight_decay = 1e-2;
-                h.gnorm_scale = 1.0;
-                h.param_norm = -1.0;
+                const bnb_optimizer_params h = bench_params(kinds[k].kind, rep + 2);
                 bnb_tensor tp = bnbt_tensor1(p, BNB_DTYPE_F32, n), tg = bnbt_tensor1(g, BNB_DTYPE_F32, n);
                 const double t0 = now_s(), c0 = cpu_s();
                 if (bits == 32) {
