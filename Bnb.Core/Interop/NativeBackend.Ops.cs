@@ -211,6 +211,32 @@ internal sealed unsafe partial class NativeBackend
         }
     }
 
+    public (double UpdateSq, double ParamSq) OptimizerUnorm(BnbContextHandle ctx, in BnbOptimizerParams parameters, TensorRef p, TensorRef g, TensorRef state1, TensorRef state2)
+    {
+        BnbTensor tp, tg, t1, t2;
+        double update = 0, param = 0;
+        fixed (BnbOptimizerParams* pp = &parameters)
+        fixed (byte* bp = p, bg = g, b1 = state1, b2 = state2)
+        {
+            Check(_api->OptimizerUnorm(Handle(ctx), pp, Desc(p, bp, &tp), Desc(g, bg, &tg), Desc(state1, b1, &t1), Desc(state2, b2, &t2), &update, &param), "optimizer_unorm");
+        }
+
+        return (update, param);
+    }
+
+    public (float Gnorm, float Scale) PercentileClipping(BnbContextHandle ctx, TensorRef g, TensorRef history, int step, int percentile)
+    {
+        RequireWritable(history, nameof(history));
+        BnbTensor tg, th;
+        float gnorm = 0, scale = 0;
+        fixed (byte* bg = g, bh = history)
+        {
+            Check(_api->PercentileClipping(Handle(ctx), Desc(g, bg, &tg), Desc(history, bh, &th), step, percentile, &gnorm, &scale), "percentile_clipping");
+        }
+
+        return (gnorm, scale);
+    }
+
     private static nint Handle(BnbContextHandle ctx)
     {
         ObjectDisposedException.ThrowIf(ctx.IsClosed, ctx);

@@ -56,6 +56,9 @@ public sealed record OptimizerStep
     /// <summary>Rounding of 8-bit state requantization.</summary>
     public Rounding Rounding { get; init; } = Rounding.Nearest;
 
+    /// <summary>bitsandbytes' <c>skip_zeros</c>; accepted for compatibility, the CPU semantics ignore it.</summary>
+    public bool SkipZeros { get; init; }
+
     internal BnbOptimizerParams ToNative() => new()
     {
         StructSize = (uint)System.Runtime.CompilerServices.Unsafe.SizeOf<BnbOptimizerParams>(),
@@ -71,15 +74,15 @@ public sealed record OptimizerStep
         GnormScale = GradientNormScale,
         MaxUnorm = MaxUnorm,
         ParamNorm = ParamNorm,
-        SkipZeros = 0,
+        SkipZeros = SkipZeros ? 1 : 0,
         Reserved = 0,
         Rounding = (int)Rounding,
     };
 }
 
 /// <summary>
-/// The optimizer update kernels of a backend (bitsandbytes CPU-backend semantics). The optimizer classes built on
-/// them come later; these are the in-place primitives.
+/// The optimizer update kernels of a backend (bitsandbytes CPU-backend semantics): the in-place primitives the
+/// optimizer classes (<see cref="Optimizer"/>) are built on, for callers that manage state themselves.
 /// </summary>
 public sealed class OptimizerKernels
 {
@@ -105,4 +108,25 @@ public sealed class OptimizerKernels
         ArgumentNullException.ThrowIfNull(step);
         Context.Native.OptimizerUpdate8BitBlockwise(Context.Handle, step.ToNative(), p, g, state1, state2, absmax1, absmax2, qmap1, qmap2);
     }
+
+    /// <summary>
+    /// Sums of squares of the update direction the next 32-bit step would take and of p, without modifying
+    /// anything (for sharded parameters: all-reduce both, then pass <see cref="OptimizerStep.ParamNorm"/>).
+    /// </summary>
+    public (double UpdateSquared, double ParamSquared) UpdateNorm(OptimizerStep step, TensorRef p, TensorRef g, TensorRef state1, TensorRef state2 = default)
+    {
+        ArgumentNullException.ThrowIfNull(step);
+        return Context.Native.OptimizerUnorm(Context.Handle, step.ToNative(), p, g, state1, state2);
+    }
+
+    /// <summary>
+    /// bitsandbytes' percentile clipping (spec §3.6): records ||g||² in <paramref name="history"/> (f32 [100]) and
+    /// returns the gradient scale to pass as <see cref="OptimizerStep.GradientNormScale"/>.
+    /// </summary>
+    /// <param name="g">The gradient (f32, f16 or bf16).</param>
+    /// <param name="history">f32 [100] gradient-norm history, zero before the first step.</param>
+    /// <param name="step">1-based step number.</param>
+    /// <param name="percentile">0…99.</param>
+    public (float GradientNorm, float Scale) PercentileClipping(TensorRef g, TensorRef history, int step, int percentile) =>
+        Context.Native.PercentileClipping(Context.Handle, g, history, step, percentile);
 }
