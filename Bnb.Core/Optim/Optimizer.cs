@@ -87,8 +87,12 @@ public abstract partial class Optimizer : IDisposable
     /// <summary>Paged optimizers page state tensors of parameters with at least this many elements (smaller ones stay unpaged). Set before the first step.</summary>
     public long PagedMinElements { get; set; } = DefaultPagedMinElements;
 
-    /// <summary>Where paged state comes from (created on first use).</summary>
-    internal StatePager? Pager { get; set; }
+    /// <summary>
+    /// The paging allocator paged state comes from. Set it before the first step to choose the budget and the spill
+    /// directory (<c>new PagedAllocator(context, budgetBytes: ...)</c>); when null, the first step creates one with an
+    /// unlimited budget (which reconfigures the context's pager).
+    /// </summary>
+    public PagedAllocator? PagedAllocator { get; set; }
 
     /// <summary>The parameter groups, in order.</summary>
     public IReadOnlyList<ParameterGroup> ParamGroups => _groups;
@@ -227,7 +231,6 @@ public abstract partial class Optimizer : IDisposable
         }
 
         _state.Clear();
-        Pager?.Dispose();
         GC.SuppressFinalize(this);
     }
 
@@ -339,8 +342,13 @@ public abstract partial class Optimizer : IDisposable
             return new BackendStateBuffer(Context, name, dtype, shape);
         }
 
-        Pager ??= CreateDefaultPager();
-        return Pager.Allocate(Context, name, dtype, shape);
+        PagedAllocator ??= new PagedAllocator(Context);
+        if (PagedAllocator.Context != Context)
+        {
+            throw new InvalidOperationException($"the paged allocator belongs to context {PagedAllocator.Context.Device}, the optimizer runs on {Context.Device}");
+        }
+
+        return new PagedStateBuffer(PagedAllocator, name, dtype, shape);
     }
 
     private void Update(ParameterRef p, OptimizerSettings s, ParameterState state)
@@ -351,7 +359,8 @@ public abstract partial class Optimizer : IDisposable
         if (percentile < 100)
         {
             StateBuffer history = state.Find("gnorm_vec") ?? AddTensor(state, "gnorm_vec", [100]);
-            var (_, scale) = _kernels.PercentileClipping(p.Gradient, history.View(), step, percentile);
+            using StateLease h = history.Use();
+            var (_, scale) = _kernels.PercentileClipping(p.Gradient, h.View, step, percentile);
             gnormScale *= scale;
         }
 
@@ -373,26 +382,28 @@ public abstract partial class Optimizer : IDisposable
             Rounding = Rounding,
         };
 
-        StateBuffer s1 = state.Get("state1");
-        StateBuffer? s2 = state.Find("state2");
-        s1.Prefetch();
-        s2?.Prefetch();
+        // Paged state is mapped (loaded if it was evicted, and pinned) only for the duration of the update.
+        bool two = state.Find("state2") is not null;
+        using StateLease s1 = state.Get("state1").Use();
+        using StateLease s2 = two ? state.Get("state2").Use() : default;
         if (state.IsEightBit)
         {
+            using StateLease a1 = state.Get("absmax1").Use(), q1 = state.Get("qmap1").Use(write: false);
+            using StateLease a2 = two ? state.Get("absmax2").Use() : default, q2 = two ? state.Get("qmap2").Use(write: false) : default;
             _kernels.Update8BitBlockwise(
                 hp,
                 p.Value,
                 p.Gradient,
-                s1.View(),
-                state.Get("absmax1").View(),
-                state.Get("qmap1").View(),
-                s2 is null ? default : s2.View(),
-                s2 is null ? default : state.Get("absmax2").View(),
-                s2 is null ? default : state.Get("qmap2").View());
+                s1.View,
+                a1.View,
+                q1.View,
+                two ? s2.View : default,
+                two ? a2.View : default,
+                two ? q2.View : default);
         }
         else
         {
-            float unorm = _kernels.Update32Bit(hp, p.Value, p.Gradient, s1.View(), s2 is null ? default : s2.View());
+            float unorm = _kernels.Update32Bit(hp, p.Value, p.Gradient, s1.View, two ? s2.View : default);
             if (hp.MaxUnorm > 0)
             {
                 StateBuffer u = state.Find("unorm_vec") ?? AddTensor(state, "unorm_vec", [1]);

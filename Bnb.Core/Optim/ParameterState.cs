@@ -72,6 +72,14 @@ public sealed class ParameterState : IDisposable
         return t.ToArray<T>();
     }
 
+    /// <summary>The raw little-endian bytes of state tensor <paramref name="name"/>, whatever its dtype.</summary>
+    /// <exception cref="KeyNotFoundException">No such tensor.</exception>
+    public byte[] GetBytes(string name)
+    {
+        _owner.ThrowIfDisposed();
+        return Get(name).ToArray<byte>();
+    }
+
     /// <summary>state1 as float32 (dequantized with qmap1/absmax1 when 8-bit); AdEMAMix: 2·n values (fast EMA, then slow).</summary>
     public float[] DequantizeState1() => Dequantize("state1", "absmax1", "qmap1");
 

@@ -5,24 +5,25 @@ using Bnb.Runtime;
 namespace Bnb.Optim;
 
 /// <summary>
-/// One optimizer state tensor (<c>state1</c>, <c>absmax1</c>, <c>qmap1</c>, ...) in memory the optimizer owns. The
-/// memory comes from the context's backend (<c>buffer_alloc</c>: host memory on CPU backends, device memory on GPU
-/// backends) or, for paged optimizers, from the paging allocator.
+/// One optimizer state tensor (<c>state1</c>, <c>absmax1</c>, <c>qmap1</c>, ...) in memory the optimizer owns: a
+/// backend buffer (<c>buffer_alloc</c>: host memory on CPU backends, device memory on GPU backends) or, for paged
+/// optimizers, a <see cref="PagedBuffer"/> that has an address only while mapped. Every access goes through
+/// <see cref="Use"/>, which maps paged memory for the duration of the lease.
 /// </summary>
 internal abstract class StateBuffer : IDisposable
 {
-    protected StateBuffer(string name, DType dtype, long[] shape)
+    protected StateBuffer(string name, DType dtype, long[] shape, string? device)
     {
         Name = name;
         DType = dtype;
         Shape = shape;
+        Device = device;
         long n = 1;
         foreach (long d in shape)
         {
             n *= d;
         }
 
-        ElementCount = n;
         Bytes = n * dtype.SizeOf();
     }
 
@@ -33,27 +34,53 @@ internal abstract class StateBuffer : IDisposable
 
     public long[] Shape { get; }
 
-    public long ElementCount { get; }
-
     public long Bytes { get; }
+
+    /// <summary>Device string for device memory, null for host memory.</summary>
+    public string? Device { get; }
 
     public virtual bool IsPaged => false;
 
-    /// <summary>The view to pass to an op.</summary>
-    public abstract TensorRef View();
+    /// <summary>Makes the tensor addressable until the lease is disposed (paged: maps it, loading it if evicted).</summary>
+    /// <param name="write">False when the caller only reads (a clean paged buffer is then evicted without write-back).</param>
+    public abstract StateLease Use(bool write = true);
 
-    /// <summary>Makes the buffer resident before an op uses it (paged buffers); a no-op otherwise.</summary>
-    public virtual void Prefetch()
-    {
-    }
+    /// <summary>Ends a lease from <see cref="Use"/>.</summary>
+    internal abstract void Release();
 
     /// <summary>Copies the whole tensor to host memory.</summary>
-    public abstract void CopyTo(Span<byte> destination);
+    public unsafe void CopyTo(Span<byte> destination)
+    {
+        CheckLength(destination.Length);
+        using StateLease lease = Use(write: false);
+        if (Device is null)
+        {
+            new ReadOnlySpan<byte>((void*)lease.Pointer, destination.Length).CopyTo(destination);
+            return;
+        }
+
+        fixed (byte* d = destination)
+        {
+            DeviceCopy(d, (void*)lease.Pointer, BnbNative.BNB_COPY_DEVICE_TO_HOST);
+        }
+    }
 
     /// <summary>Overwrites the whole tensor from host memory.</summary>
-    public abstract void CopyFrom(ReadOnlySpan<byte> source);
+    public unsafe void CopyFrom(ReadOnlySpan<byte> source)
+    {
+        CheckLength(source.Length);
+        using StateLease lease = Use();
+        if (Device is null)
+        {
+            source.CopyTo(new Span<byte>((void*)lease.Pointer, source.Length));
+            return;
+        }
 
-    public abstract void Dispose();
+        fixed (byte* s = source)
+        {
+            DeviceCopy((void*)lease.Pointer, s, BnbNative.BNB_COPY_HOST_TO_DEVICE);
+        }
+    }
 
     /// <summary>Reads the tensor as an array of <typeparamref name="T"/>.</summary>
     public T[] ToArray<T>()
@@ -63,56 +90,52 @@ internal abstract class StateBuffer : IDisposable
         CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(result.AsSpan()));
         return result;
     }
+
+    public abstract void Dispose();
+
+    private protected virtual unsafe void DeviceCopy(void* destination, void* source, int direction) =>
+        throw new NotSupportedException($"state '{Name}' lives on {Device}, which this buffer cannot copy from");
+
+    private void CheckLength(int length)
+    {
+        if (length != Bytes)
+        {
+            throw new ArgumentException($"state '{Name}' has {Bytes} bytes, the host buffer {length}");
+        }
+    }
+}
+
+/// <summary>Access to a <see cref="StateBuffer"/> while it is addressable.</summary>
+internal readonly struct StateLease(StateBuffer buffer, nint pointer) : IDisposable
+{
+    public nint Pointer => pointer;
+
+    /// <summary>The tensor view to pass to an op (valid until the lease ends).</summary>
+    public TensorRef View => TensorRef.FromPointer(pointer, buffer.DType, buffer.Shape, device: buffer.Device);
+
+    public void Dispose() => buffer?.Release();
 }
 
 /// <summary>State in a backend buffer (<c>buffer_alloc</c>, kind device; zeroed by the backend).</summary>
 internal sealed unsafe class BackendStateBuffer : StateBuffer
 {
     private readonly BnbContext _context;
-    private readonly bool _hostAddressable;
     private nint _buffer;
     private nint _pointer;
 
     public BackendStateBuffer(BnbContext context, string name, DType dtype, long[] shape)
-        : base(name, dtype, shape)
+        : base(name, dtype, shape, context.Backend.DeviceKind == DeviceKind.Cpu ? null : context.Device)
     {
         _context = context;
-        _hostAddressable = context.Backend.DeviceKind == DeviceKind.Cpu;
         // buffer_alloc rejects 0 bytes; an empty parameter still gets a (1-byte) buffer so every state has an address.
         (_buffer, _pointer) = context.Native.BufferAlloc(context.Handle, BnbNative.BNB_MEMORY_DEVICE, Math.Max(Bytes, 1));
     }
 
-    public override TensorRef View() =>
-        TensorRef.FromPointer(Address, DType, Shape, device: _hostAddressable ? null : _context.Device);
+    public override StateLease Use(bool write = true) =>
+        new(this, _pointer != 0 ? _pointer : throw new ObjectDisposedException(nameof(Optimizer), $"optimizer state '{Name}' was freed (the optimizer or the state was disposed)"));
 
-    public override void CopyTo(Span<byte> destination)
+    internal override void Release()
     {
-        CheckLength(destination.Length);
-        if (_hostAddressable)
-        {
-            new ReadOnlySpan<byte>((void*)Address, checked((int)Bytes)).CopyTo(destination);
-            return;
-        }
-
-        fixed (byte* d = destination)
-        {
-            _context.Native.MemoryCopy(_context.Handle, d, (void*)Address, Bytes, BnbNative.BNB_COPY_DEVICE_TO_HOST);
-        }
-    }
-
-    public override void CopyFrom(ReadOnlySpan<byte> source)
-    {
-        CheckLength(source.Length);
-        if (_hostAddressable)
-        {
-            source.CopyTo(new Span<byte>((void*)Address, checked((int)Bytes)));
-            return;
-        }
-
-        fixed (byte* s = source)
-        {
-            _context.Native.MemoryCopy(_context.Handle, (void*)Address, s, Bytes, BnbNative.BNB_COPY_HOST_TO_DEVICE);
-        }
     }
 
     public override void Dispose()
@@ -125,13 +148,43 @@ internal sealed unsafe class BackendStateBuffer : StateBuffer
         }
     }
 
-    private nint Address => _pointer != 0 ? _pointer : throw new ObjectDisposedException(nameof(Optimizer), $"optimizer state '{Name}' was freed (the optimizer is disposed)");
+    private protected override void DeviceCopy(void* destination, void* source, int direction) =>
+        _context.Native.MemoryCopy(_context.Handle, destination, source, Bytes, direction);
+}
 
-    private void CheckLength(int length)
+/// <summary>State in the paging allocator: mapped (resident and pinned) only while leased.</summary>
+internal sealed class PagedStateBuffer : StateBuffer
+{
+    private readonly PagedBuffer _buffer;
+    private PagedMapping? _mapping;
+
+    public PagedStateBuffer(PagedAllocator allocator, string name, DType dtype, long[] shape)
+        : base(name, dtype, shape, allocator.Context.Backend.DeviceKind == DeviceKind.Cpu ? null : allocator.Context.Device) =>
+        _buffer = allocator.Allocate(dtype, shape);
+
+    public override bool IsPaged => true;
+
+    public override StateLease Use(bool write = true)
     {
-        if (length != Bytes)
+        if (_mapping is not null)
         {
-            throw new ArgumentException($"state '{Name}' has {Bytes} bytes, the host buffer {length}");
+            throw new InvalidOperationException($"paged state '{Name}' is already in use");
         }
+
+        _mapping = _buffer.Map(write ? PagedAccess.ReadWrite : PagedAccess.Read);
+        return new StateLease(this, _mapping.Pointer);
+    }
+
+    internal override void Release()
+    {
+        PagedMapping? m = _mapping;
+        _mapping = null;
+        m?.Dispose();
+    }
+
+    public override void Dispose()
+    {
+        Release();
+        _buffer.Dispose();
     }
 }
