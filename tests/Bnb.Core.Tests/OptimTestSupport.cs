@@ -104,3 +104,15 @@ internal sealed class CpuBackendsTheoryAttribute : TheoryAttribute
         }
     }
 }
+
+/// <summary>A [Fact] that needs a CPU backend, skipped with the reason when none is built.</summary>
+internal sealed class CpuBackendsFactAttribute : FactAttribute
+{
+    public CpuBackendsFactAttribute()
+    {
+        if (OptimBackendsFixture.AvailableBackends.Count == 0)
+        {
+            Skip = $"no CPU backend library is built in {TestEnvironment.NativeDirectory}; build native code or set BNB_LIBRARY_PATH";
+        }
+    }
+}
