@@ -215,6 +215,7 @@ Dictionary<string, string> EmulatedDotnetEnv(string rid)
     env["DOTNET_EnableWriteXorExecute"] = "0";
     env["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
     env["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+    env["BNB_TEST_EMULATED"] = "1"; // tests shrink their largest workloads (e.g. the 8-bit optimizer suite) under emulation
     return env;
 }
 
