@@ -1,0 +1,348 @@
+/*
+ * bnb_xpu.cl — the OpenCL C kernels of bnb_xpu (OpenCL C 1.2 + optional extensions).
+ *
+ * Embedded into the library at build time (CMake turns this file into a string) and built at first use per
+ * (cl_context, cl_device_id) by xpu_runtime.cpp; `ocloc` compiles every variant for Intel targets in CI.
+ *
+ * Variants (build options chosen from what the device reports; each has a plain fallback):
+ *   BNB_XPU_SUBGROUPS  cl_intel_subgroups: bnb_gemv4_sg reduces a row of K across a 16-lane sub-group
+ *   BNB_XPU_DOT8       cl_khr_integer_dot_product (4x8-bit packed; built as OpenCL C 2.0, which Intel's compiler
+ *                      needs for it): bnb_int8_matmul_dot uses dot_acc_sat on char4
+ *   BNB_XPU_FP16       cl_khr_fp16: f16 activations are read as half vectors (exact: every half is a float)
+ * Everything else is plain OpenCL C 1.2 and runs on every device (PoCL's CPU device in CI).
+ *
+ * Numerics (spec/bnb-numerics.md §2) are the reference's (native/common/ref), operation for operation: no
+ * contraction into FMA (pragma below; `fma` is written where the reference has one), correctly rounded division
+ * (-cl-fp32-correctly-rounded-divide-sqrt), float32 accumulation in the reference's order except where a kernel
+ * comment says otherwise (reductions within the documented NMSE).
+ */
+#pragma OPENCL FP_CONTRACT OFF
+
+#define BNB_DT_F32 0
+#define BNB_DT_F16 1
+#define BNB_DT_BF16 2
+
+/* ─── element conversions (bit-identical to native/common/numbers.c) ───────────────────────────────────── */
+
+float bnb_f16_bits_to_f32(ushort h) {
+    const uint sign = (uint)(h & 0x8000u) << 16;
+    const uint exponent = (h >> 10) & 0x1Fu;
+    const uint mantissa = h & 0x3FFu;
+    if (exponent == 0x1Fu) return as_float(sign | 0x7F800000u | (mantissa << 13));
+    if (exponent != 0u) return as_float(sign | ((exponent + 112u) << 23) | (mantissa << 13));
+    if (mantissa == 0u) return as_float(sign);
+    const float magnitude = (float)mantissa * 5.9604644775390625e-8f;
+    return sign ? -magnitude : magnitude;
+}
+
+ushort bnb_f32_to_f16_bits(float f) {
+    const uint u = as_uint(f);
+    const ushort sign = (ushort)((u >> 16) & 0x8000u);
+    const uint abs_bits = u & 0x7FFFFFFFu;
+    if (abs_bits > 0x7F800000u) return (ushort)(sign | 0x7E00u | ((abs_bits >> 13) & 0x3FFu));
+    if (abs_bits >= 0x477FF000u) return (ushort)(sign | 0x7C00u);
+    if (abs_bits < 0x38800000u) {
+        const float magnitude = as_float(abs_bits) * 16777216.0f;
+        return (ushort)(sign | (ushort)rint(magnitude));
+    }
+    const uint rebased = abs_bits - (112u << 23);
+    const uint rounded = rebased + 0x0FFFu + ((rebased >> 13) & 1u);
+    return (ushort)(sign | (ushort)(rounded >> 13));
+}
+
+ushort bnb_f32_to_bf16_bits(float f) {
+    const uint u = as_uint(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (ushort)((u >> 16) | 0x0040u);
+    return (ushort)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Element i of a f32/f16/bf16 array. */
+float bnb_load(const global uchar* p, int dtype, long i) {
+    if (dtype == BNB_DT_F16) {
+#ifdef BNB_XPU_FP16
+        return (float)((const global half*)p)[i];
+#else
+        return bnb_f16_bits_to_f32(((const global ushort*)p)[i]);
+#endif
+    }
+    if (dtype == BNB_DT_BF16) return as_float((uint)((const global ushort*)p)[i] << 16);
+    return ((const global float*)p)[i];
+}
+
+void bnb_store(global uchar* p, int dtype, long i, float v) {
+    if (dtype == BNB_DT_F16) ((global ushort*)p)[i] = bnb_f32_to_f16_bits(v);
+    else if (dtype == BNB_DT_BF16) ((global ushort*)p)[i] = bnb_f32_to_bf16_bits(v);
+    else ((global float*)p)[i] = v;
+}
+
+/* ─── block scales: plain float32 or nested (double quantization, spec §2.7) ────────────────────────────── */
+
+float bnb_scale_at(int nested, const global float* absmax, const global uchar* codes, const global float* nested_absmax,
+                   const global float* nested_code, long nested_blocksize, float nested_offset, long b) {
+    if (!nested) return absmax[b];
+    const float v = nested_code[codes[b]] * nested_absmax[b / nested_blocksize];
+    return v + nested_offset;
+}
+
+#define BNB_SCALE_PARAMS                                                                                            \
+    int nested, const global float *absmax, const global uchar *absmax_codes, const global float *nested_absmax,    \
+        const global float *nested_code, long nested_blocksize, float nested_offset
+#define BNB_SCALE_ARGS nested, absmax, absmax_codes, nested_absmax, nested_code, nested_blocksize, nested_offset
+
+/* ─── block absmax (8-bit and 4-bit quantizers) ─────────────────────────────────────────────────────────── */
+
+/* One work-item per block: max |x| ignoring NaN (a -0.0 never replaces the initial +0.0), then what the block
+ * stores (spec §2.5.2/§2.5.3): mode 0 (nearest, 4-bit): full block a, short tail max(a, 1e-38); mode 1 (LUT): a. */
+kernel void bnb_block_absmax(const global uchar* A, int dtype, long n, long blocksize, int mode,
+                             global float* out_absmax) {
+    const long b = get_global_id(0);
+    const long start = b * blocksize;
+    if (start >= n) return;
+    const long len = min(blocksize, n - start);
+    float a = 0.0f;
+    for (long i = 0; i < len; ++i) {
+        const float x = bnb_load(A, dtype, start + i);
+        const float m = x < 0.0f ? -x : x;
+        if (m > a) a = m;
+    }
+    out_absmax[b] = (mode == 0 && len < blocksize) ? fmax(a, 1e-38f) : a;
+}
+
+/* Scaled value of x in its block for the nearest-code quantizers: full blocks multiply by f32(1 / max(a, 1e-38)),
+ * the short tail divides by its stored (already clamped) absmax; then clamp to [-1, 1] (NaN stays NaN). */
+float bnb_scaled(float x, float stored, int short_tail) {
+    float s;
+    if (short_tail) {
+        s = x / stored;
+    } else {
+        const float inv = 1.0f / fmax(stored, 1e-38f);
+        s = x * inv;
+    }
+    if (s > 1.0f) s = 1.0f;
+    else if (s < -1.0f) s = -1.0f;
+    return s;
+}
+
+/* ─── 8-bit blockwise ───────────────────────────────────────────────────────────────────────────────────── */
+
+/* Number of mid[j] strictly below s (255 ascending midpoints): the nearest code, ties to the lower index; NaN → 0. */
+uint bnb_count_below_255(const global float* mid, float s) {
+    uint lo = 0, hi = 255;
+    while (lo < hi) {
+        const uint m = (lo + hi) >> 1;
+        if (mid[m] < s) lo = m + 1;
+        else hi = m;
+    }
+    return lo;
+}
+
+/* LUT bin of x with reciprocal absmax inv (spec §2.5.3; bnb_ref_lut_index). */
+uint bnb_lut_index(float x, float inv) {
+    float v = x * inv;
+    if (v > 1.0f) v = 1.0f;
+    else if (v < -1.0f) v = -1.0f;
+    const float t = (v + 1.0f) * 0.5f;
+    const float f = fma(t, 65535.0f, 0.5f);
+    if (isnan(f)) return 0u;
+    return (uint)(int)f & 0xFFFFu;
+}
+
+/* One work-item per element, after bnb_block_absmax. mode 0: nearest code against `mid`; mode 1: `lut`. */
+kernel void bnb_quantize8_encode(const global uchar* A, int dtype, long n, long blocksize, int mode,
+                                 const global float* absmax, const global float* mid, const global uchar* lut,
+                                 global uchar* out_codes) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const long b = i / blocksize;
+    const float x = bnb_load(A, dtype, i);
+    const float a = absmax[b];
+    if (mode == 1) {
+        if (a == 0.0f) {
+            out_codes[i] = 0; /* bitsandbytes writes code 0 for an all-zero block */
+            return;
+        }
+        out_codes[i] = lut[bnb_lut_index(x, 1.0f / a)];
+        return;
+    }
+    const int short_tail = (b + 1) * blocksize > n;
+    out_codes[i] = (uchar)bnb_count_below_255(mid, bnb_scaled(x, a, short_tail));
+}
+
+kernel void bnb_dequantize8(const global uchar* codes, const global float* code, BNB_SCALE_PARAMS, long n,
+                            long blocksize, global uchar* out, int out_dtype) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const float v = code[codes[i]] * bnb_scale_at(BNB_SCALE_ARGS, i / blocksize);
+    bnb_store(out, out_dtype, i, v);
+}
+
+/* ─── 4-bit NF4/FP4 ─────────────────────────────────────────────────────────────────────────────────────── */
+
+/* Nibble of a scaled s: count of the 15 sorted-table midpoints below s, mapped back through the stable order. */
+uchar bnb_4bit_code(float16 bounds, uchar16 order, float s) {
+    if (isnan(s)) return 0;
+    float bnd[16];
+    uchar ord[16];
+    vstore16(bounds, 0, bnd);
+    vstore16(order, 0, ord);
+    uint c = 0;
+    for (int j = 0; j < 15; ++j) c += bnd[j] < s ? 1u : 0u;
+    return ord[c];
+}
+
+/* One work-item per output byte: elements 2i (high nibble) and 2i+1 (low nibble; `pad` past an odd n).
+ *   byte i:  bit 7 6 5 4 | 3 2 1 0
+ *            element 2i  | element 2i+1
+ */
+kernel void bnb_quantize4_encode(const global uchar* A, int dtype, long n, long blocksize, const global float* absmax,
+                                 float16 bounds, uchar16 order, uchar pad, global uchar* out_packed) {
+    const long byte = get_global_id(0);
+    const long e = byte * 2;
+    if (e >= n) return;
+    const long b = e / blocksize; /* blocksize is even: both elements share the block */
+    const int short_tail = (b + 1) * blocksize > n;
+    const float a = absmax[b];
+    const uchar hi = bnb_4bit_code(bounds, order, bnb_scaled(bnb_load(A, dtype, e), a, short_tail));
+    const uchar lo = e + 1 < n ? bnb_4bit_code(bounds, order, bnb_scaled(bnb_load(A, dtype, e + 1), a, short_tail))
+                               : pad;
+    out_packed[byte] = (uchar)((hi << 4) | lo);
+}
+
+float bnb_table16(float16 table, uint nibble) {
+    float t[16];
+    vstore16(table, 0, t);
+    return t[nibble];
+}
+
+kernel void bnb_dequantize4(const global uchar* packed, float16 table, BNB_SCALE_PARAMS, long n, long blocksize,
+                            global uchar* out, int out_dtype) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const uchar byte = packed[i >> 1];
+    const uint nibble = (i & 1) ? (byte & 0x0Fu) : (uint)(byte >> 4);
+    const float v = bnb_table16(table, nibble) * bnb_scale_at(BNB_SCALE_ARGS, i / blocksize);
+    bnb_store(out, out_dtype, i, v);
+}
+
+/* ─── 4-bit matmul: out[m, n] = A[m, :] · dequant(W)[n, :] (+ bias[n]) ─────────────────────────────────── */
+
+/* layout 0 = BNB_WEIGHT_STANDARD (element n*K + k, even element high), 1 = BNB_WEIGHT_BNB_CPU ([N/32][K/2][32]:
+ * byte (nb*(K/2) + k/2)*32 + 2*(n%16) + (k&1), rows n%32 >= 16 in the high nibble). */
+uint bnb_weight_nibble(const global uchar* W, int layout, long K, long n, long k) {
+    if (layout == 1) {
+        const uchar byte = W[((n / 32) * (K / 2) + k / 2) * 32 + 2 * (n % 16) + (k & 1)];
+        return (n % 32) >= 16 ? (uint)(byte >> 4) : (uint)(byte & 0x0F);
+    }
+    const long e = n * K + k;
+    const uchar byte = W[e >> 1];
+    return (e & 1) ? (uint)(byte & 0x0F) : (uint)(byte >> 4);
+}
+
+/* One work-item per output (n = dim 0, m = dim 1): the reference's float32 sum over k in order (bit-identical). */
+kernel void bnb_gemm4(const global uchar* A, int a_dtype, long a_stride, const global uchar* W, int layout,
+                      float16 table, BNB_SCALE_PARAMS, long blocksize, const global uchar* bias, int bias_dtype,
+                      int has_bias, global uchar* out, int out_dtype, long out_stride, long M, long N, long K) {
+    const long n = get_global_id(0);
+    const long m = get_global_id(1);
+    if (n >= N || m >= M) return;
+    float t[16];
+    vstore16(table, 0, t);
+    float acc = 0.0f;
+    for (long k = 0; k < K; ++k) {
+        const float w = t[bnb_weight_nibble(W, layout, K, n, k)] * bnb_scale_at(BNB_SCALE_ARGS, (n * K + k) / blocksize);
+        const float product = bnb_load(A, a_dtype, m * a_stride + k) * w;
+        acc += product;
+    }
+    if (has_bias) acc += bnb_load(bias, bias_dtype, n);
+    bnb_store(out, out_dtype, m * out_stride + n, acc);
+}
+
+#ifdef BNB_XPU_SUBGROUPS
+#pragma OPENCL EXTENSION cl_intel_subgroups : enable
+/* One sub-group of 16 lanes per output (the host launches work-groups of 16): lanes take k = lane, lane + 16, …
+ * and sub_group_reduce_add sums their partial sums. The order differs from the reference (within the gemm NMSE
+ * bound of the conformance suite). */
+__attribute__((intel_reqd_sub_group_size(16))) kernel void bnb_gemv4_sg(const global uchar* A, int a_dtype, long a_stride, const global uchar* W, int layout,
+                         float16 table, BNB_SCALE_PARAMS, long blocksize, const global uchar* bias, int bias_dtype,
+                         int has_bias, global uchar* out, int out_dtype, long out_stride, long M, long N, long K) {
+    const long n = get_group_id(0);
+    const long m = get_group_id(1);
+    if (n >= N || m >= M) return;
+    const uint lane = get_sub_group_local_id();
+    const uint width = get_sub_group_size();
+    float t[16];
+    vstore16(table, 0, t);
+    float acc = 0.0f;
+    for (long k = lane; k < K; k += width) {
+        const float w = t[bnb_weight_nibble(W, layout, K, n, k)] * bnb_scale_at(BNB_SCALE_ARGS, (n * K + k) / blocksize);
+        const float product = bnb_load(A, a_dtype, m * a_stride + k) * w;
+        acc += product;
+    }
+    acc = sub_group_reduce_add(acc);
+    if (lane == 0) {
+        if (has_bias) acc += bnb_load(bias, bias_dtype, n);
+        bnb_store(out, out_dtype, m * out_stride + n, acc);
+    }
+}
+#endif
+
+/* ─── LLM.int8() ────────────────────────────────────────────────────────────────────────────────────────── */
+
+/* out[m, n] = sum_k A[m, k] * B[n, k], exact: the host rejected inputs whose true value leaves int32, and int32
+ * wrap-around of partial sums is harmless modulo 2^32. */
+kernel void bnb_int8_matmul(const global char* A, long a_stride, const global char* B, long b_stride,
+                            global int* out, long out_stride, long M, long N, long K) {
+    const long n = get_global_id(0);
+    const long m = get_global_id(1);
+    if (n >= N || m >= M) return;
+    const global char* a = A + m * a_stride;
+    const global char* b = B + n * b_stride;
+    uint acc = 0;
+    for (long k = 0; k < K; ++k) acc += (uint)((int)a[k] * (int)b[k]);
+    out[m * out_stride + n] = (int)acc;
+}
+
+#ifdef BNB_XPU_DOT8
+/* The same with 4x8-bit dot products (cl_khr_integer_dot_product); the tail runs scalar. No saturation: partial
+ * sums wrap like the plain kernel's. */
+kernel void bnb_int8_matmul_dot(const global char* A, long a_stride, const global char* B, long b_stride,
+                                global int* out, long out_stride, long M, long N, long K) {
+    const long n = get_global_id(0);
+    const long m = get_global_id(1);
+    if (n >= N || m >= M) return;
+    const global char* a = A + m * a_stride;
+    const global char* b = B + n * b_stride;
+    uint acc = 0;
+    long k = 0;
+    for (; k + 4 <= K; k += 4) {
+        const char4 va = (char4)(a[k], a[k + 1], a[k + 2], a[k + 3]);
+        const char4 vb = (char4)(b[k], b[k + 1], b[k + 2], b[k + 3]);
+        acc += (uint)dot_acc_sat(va, vb, 0); /* accumulating into 0 never saturates: |sum| <= 4·128² */
+    }
+    for (; k < K; ++k) acc += (uint)((int)a[k] * (int)b[k]);
+    out[m * out_stride + n] = (int)acc;
+}
+#endif
+
+/* out[r, c] = f32(f32(CA[r, c] * row_stats[r]) * f32(1/127)). */
+kernel void bnb_int8_vectorwise_dequant(const global char* CA, long ca_stride, const global float* row_stats,
+                                        global float* out, long out_stride, long rows, long cols, float inv127) {
+    const long c = get_global_id(0);
+    const long r = get_global_id(1);
+    if (c >= cols || r >= rows) return;
+    const float scaled = (float)CA[r * ca_stride + c] * row_stats[r];
+    out[r * out_stride + c] = scaled * inv127;
+}
+
+/* out = T(fma(f32(f32(C * row) * col), 1/127², bias)) or T(f32(f32(C * row) * col) * 1/127²) (spec §2.8.4). */
+kernel void bnb_int8_mm_dequant(const global int* C, long c_stride, const global float* row_stats,
+                                const global float* col_stats, const global uchar* bias, int bias_dtype, int has_bias,
+                                global uchar* out, int out_dtype, long out_stride, long M, long N, float inv127sq) {
+    const long n = get_global_id(0);
+    const long m = get_global_id(1);
+    if (n >= N || m >= M) return;
+    const float scaled_row = (float)C[m * c_stride + n] * row_stats[m];
+    const float scaled = scaled_row * col_stats[n];
+    const float v = has_bias ? fma(scaled, inv127sq, bnb_load(bias, bias_dtype, n)) : scaled * inv127sq;
+    bnb_store(out, out_dtype, m * out_stride + n, v);
+}
