@@ -287,6 +287,16 @@ Task("Deps")
         ("wine", "wine"), ("wine64", "wine64"),
     };
     var missing = required.Where(t => Which(t.cmd) == null).Select(t => t.pkg).Distinct().ToList();
+    // OpenCL for bnb_xpu (toolchain.md 3a/3e): headers, the ICD loader, PoCL (the CPU as an OpenCL device: runs the
+    // conformance suite) and intel-opencl-icd (ocloc: compile-checks the kernels for Intel GPUs). Optional: without
+    // them bnb_xpu is not built / its ocloc tests are skipped with the reason.
+    var opencl = new (string probe, string pkg)[]
+    {
+        ("/usr/include/CL/cl.h", "opencl-headers"), ("/usr/lib/x86_64-linux-gnu/libOpenCL.so", "ocl-icd-opencl-dev"),
+        ("/etc/OpenCL/vendors/pocl.icd", "pocl-opencl-icd"), ("clinfo", "clinfo"), ("ocloc", "intel-opencl-icd"),
+    };
+    var missingOpencl = opencl.Where(t => t.probe.StartsWith("/") ? !System.IO.File.Exists(t.probe) : Which(t.probe) == null)
+        .Select(t => t.pkg).ToList();
     var missingCross = installCross ? cross.Where(t => Which(t.cmd) == null).Select(t => t.pkg).Distinct().ToList() : new List<string>();
     // .NET linux-arm64 programs under qemu (xunit suite, packaging smoke) need the multiarch arm64 libc, libssl
     // and libicu (toolchain.md 4a'); the native ctest keeps working either way (the toolchain file drops -L).
@@ -295,6 +305,7 @@ Task("Deps")
     // Optional tools: their absence only skips the tests that need them (patchelf: the TorchSharp adapter tests patch
     // TorchSharp 0.107's libLibTorchSharp.so for Debian 12's libstdc++, tests/Bnb.TorchSharp.Tests).
     var missingOptional = new (string cmd, string pkg)[] { ("patchelf", "patchelf") }.Where(t => Which(t.cmd) == null).Select(t => t.pkg).ToList();
+    missingOptional.AddRange(missingOpencl);
     var all = missing.Concat(missingCross).ToList();
     if (all.Count == 0 && !needArm64Libs && missingOptional.Count == 0) { Information("Deps: all toolchains present"); return; }
 
