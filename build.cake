@@ -533,7 +533,7 @@ Task("Pack")
 {
     EnsureDirectoryExists(packagesDir);
     CleanDirectory(packagesDir);
-    foreach (var proj in new[] { "Bnb.Core/Bnb.Core.csproj", "tools/Bnb.Cli/Bnb.Cli.csproj", "bindings/Bnb.TorchSharp/Bnb.TorchSharp.csproj" })
+    foreach (var proj in new[] { "Bnb.Core/Bnb.Core.csproj", "tools/Bnb.Cli/Bnb.Cli.csproj", "bindings/Bnb.TorchSharp/Bnb.TorchSharp.csproj", "bindings/Bnb.Silk/Bnb.Silk.csproj" })
     {
         var path = root.CombineWithFilePath(proj);
         if (!FileExists(path)) { Skip($"pack {proj}", "project does not exist yet"); continue; }

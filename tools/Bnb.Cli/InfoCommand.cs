@@ -36,7 +36,13 @@ internal static class InfoCommand
         return 0;
     }
 
-    private static InfoReport Report(BnbRuntime runtime) => new(
+    private static InfoReport Report(BnbRuntime runtime)
+    {
+        var openCl = OpenClPlatform.Enumerate(out string? openClProblem);
+        return Report(runtime, openCl, openClProblem);
+    }
+
+    private static InfoReport Report(BnbRuntime runtime, IReadOnlyList<OpenClPlatform> openCl, string? openClProblem) => new(
         RuntimeInformation.OSDescription,
         RuntimeInformation.ProcessArchitecture.ToString(),
         BnbRuntime.RuntimeIdentifier,
@@ -50,7 +56,9 @@ internal static class InfoCommand
             b.Capabilities.Ops.ToString(), b.Capabilities.FloatDTypes.ToString(), b.Capabilities.QuantTypes.ToString(),
             b.Capabilities.WeightFormats.ToString(), b.Capabilities.MemoryKinds.ToString(), b.Capabilities.Optimizers.ToString()))],
         [.. runtime.Devices.Select(d => new DeviceReport(d.Id, d.Name, d.Kind, d.ComputeUnits, d.TotalMemory, d.FreeMemory))],
-        runtime.DefaultBackend?.Name);
+        runtime.DefaultBackend?.Name,
+        openCl,
+        openClProblem);
 
     private static void Print(InfoReport r)
     {
@@ -103,6 +111,29 @@ internal static class InfoCommand
         }
 
         AnsiConsole.Write(devices);
+
+        // OpenCL as the system's driver sees it (bnb_xpu lists the devices it can use under Devices above).
+        var openCl = new Table().Title("OpenCL platforms and devices").AddColumns("platform", "device", "kind", "version", "compute units", "memory");
+        foreach (var p in r.OpenClPlatforms)
+        {
+            if (p.Devices.Count == 0)
+            {
+                openCl.AddRow(Markup.Escape($"{p.Name} ({p.Version})"), "[yellow](no devices)[/]", "", "", "", "");
+            }
+
+            foreach (var d in p.Devices)
+            {
+                openCl.AddRow(Markup.Escape($"{p.Name} ({p.Version})"), Markup.Escape(d.Name), d.Kind, Markup.Escape(d.Version),
+                    d.ComputeUnits.ToString(System.Globalization.CultureInfo.InvariantCulture), d.GlobalMemory == 0 ? "" : $"{d.GlobalMemory / (1024.0 * 1024 * 1024):F1} GiB");
+            }
+        }
+
+        if (r.OpenClPlatforms.Count == 0)
+        {
+            openCl.AddRow("[yellow]none[/]", Markup.Escape(r.OpenClProblem ?? ""), "", "", "", "");
+        }
+
+        AnsiConsole.Write(openCl);
     }
 
     private static string YesNo(bool? value) => value switch
@@ -123,7 +154,9 @@ internal static class InfoCommand
         IReadOnlyList<LoadAttempt> LoadAttempts,
         IReadOnlyList<BackendReport> Backends,
         IReadOnlyList<DeviceReport> Devices,
-        string? DefaultBackend);
+        string? DefaultBackend,
+        IReadOnlyList<OpenClPlatform> OpenClPlatforms,
+        string? OpenClProblem);
 
     private sealed record BackendReport(
         string Name,
