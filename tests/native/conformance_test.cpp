@@ -2064,7 +2064,7 @@ int main(int argc, char** argv) {
     const int32_t score = g_cand.b.probe();
     std::printf("reference: %s (%s)\ncandidate: %s (%s), probe %d, CPU features: %s\nthreads:", g_ref.name.c_str(),
                 g_ref.path.c_str(), g_cand.name.c_str(), g_cand.path.c_str(), (int)score,
-                feature_names(g_cand.features).c_str());
+                g_cand.device_kind == BNB_DEVICE_CPU ? feature_names(g_cand.features).c_str() : "n/a (not a CPU backend)");
     for (int32_t t : g_opt.threads) std::printf(" %d", (int)t);
     std::printf("%s\n", g_opt.quick ? " (quick grid)" : "");
     if (g_cand.device_kind != BNB_DEVICE_CPU && !g_opt.host_memory) {
