@@ -3,11 +3,12 @@
  * Every op validates with the validators the CPU backends use (bnb_quant.h, bnb_int8.h, bnb_optim.h), on host views
  * of its arguments (xpu_runtime.h), so statuses and messages are identical to the CPU backends'. Then either
  *   * OpenCL kernels (kernels/bnb_xpu.cl) run on the context's current queue: 8-bit and 4-bit quantize/dequantize,
- *     gemv/gemm_4bit, int8 vectorwise dequant, int8 linear matmul, int8 mm dequant; or
+ *     gemv/gemm_4bit, int8 vectorwise dequant, int8 linear matmul, int8 mm dequant, the 32-bit optimizer step
+ *     (every kind without a trust ratio) and the 8-bit blockwise optimizer step; or
  *   * the reference code runs on the host views (after the queue drained): the ops that are sequential or tiny
  *     (quantize_absmax_nested: a mean and a few thousand values; weight_pack/unpack: a one-time re-layout;
- *     percentile_clipping: a 100-entry sort), and, in this version, int8_vectorwise_quant, int8_double_quant and
- *     the optimizer updates (docs/backends.md "XPU" lists this as a known gap: their kernels are the next step).
+ *     percentile_clipping: a 100-entry sort), and, in this version, int8_vectorwise_quant, int8_double_quant,
+ *     optimizer_unorm and the trust-ratio 32-bit step (docs/backends.md "XPU" lists these as known gaps).
  */
 #include "xpu_runtime.h"
 
@@ -485,19 +486,66 @@ bnb_status BNB_CALL xpu_int8_double_quant(bnb_context* context, const bnb_tensor
     return op.end_views();
 }
 
+/* ─── optimizers ─────────────────────────────────────────────────────────────────────────────────────────── */
+
+/* The float32 hyper-parameters of bnb_optim_hparams in the kernels' float16 order (bnb_hp_unpack). */
+cl_float16 pack_hparams(const bnb_optim_hparams& h) {
+    const float v[16] = {h.beta1,           h.beta2,           h.beta3,           h.alpha,
+                         h.eps,             h.weight_decay,    h.gnorm_scale,     h.one_minus_beta1,
+                         h.one_minus_beta2, h.one_minus_beta3, h.correction1,     h.correction2,
+                         h.eps_c2,          h.neg_lr_over_c1,  h.neg_lr,          h.decay};
+    return float16_of(v, 16);
+}
+
 bnb_status BNB_CALL xpu_optimizer_update_32bit(bnb_context* context, const bnb_optimizer_params* params, bnb_tensor* p,
                                                const bnb_tensor* g, bnb_tensor* state1, bnb_tensor* state2,
                                                float* out_unorm) {
     Op op("optimizer_update_32bit", context);
     XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2, *v3, *v4;
-    XPU_TRY(op.view("p", p, &v1));
-    XPU_TRY(op.view("g", g, &v2));
-    XPU_TRY(op.view("state1", state1, &v3));
-    XPU_TRY(op.view("state2", state2, &v4));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_optimizer_update_32bit(context, params, v1, v2, v3, v4, out_unorm));
-    return op.end_views();
+    bnb_tensor *vp, *vg, *vs1, *vs2;
+    XPU_TRY(op.view("p", p, &vp));
+    XPU_TRY(op.view("g", g, &vg));
+    XPU_TRY(op.view("state1", state1, &vs1));
+    XPU_TRY(op.view("state2", state2, &vs2));
+    bnb_optim_args a;
+    XPU_TRY(bnb_optim_resolve_32bit(op.name(), context, params, vp, vg, vs1, vs2, &a));
+    if (a.hp.trust_ratio) {
+        /* LAMB/LARS-style trust ratio: two passes around norms summed in double; the reference runs it on the
+         * host views (known gap: no device reduction yet). */
+        XPU_TRY(op.sync());
+        XPU_TRY(bnb_ref_optimizer_update_32bit(context, params, vp, vg, vs1, vs2, out_unorm));
+        return op.end_views();
+    }
+    if (a.n == 0) {
+        if (out_unorm != nullptr) *out_unorm = 0.0f;
+        return BNB_OK;
+    }
+    XPU_TRY(op.end_views());
+    const size_t es = bnb_dtype_size(a.dtype), n = static_cast<size_t>(a.n);
+    const size_t rows1 = a.hp.kind == BNB_OPTIM_ADEMAMIX ? 2 : 1;
+    DevArg dp, dg, ds1, ds2;
+    XPU_TRY(op.arg(a.p, n * es, true, &dp));
+    XPU_TRY(op.arg(a.g, n * es, false, &dg));
+    XPU_TRY(op.arg(a.state1, rows1 * n * sizeof(float), true, &ds1));
+    if (a.state2 != nullptr) XPU_TRY(op.arg(a.state2, n * sizeof(float), true, &ds2));
+    const bool adam_like = a.hp.kind == BNB_OPTIM_ADAM || a.hp.kind == BNB_OPTIM_LAMB;
+    const float apply = static_cast<float>(adam_like ? a.hp.step_size : -a.hp.lr_wide);
+    cl_kernel k = nullptr;
+    XPU_TRY(op.kernel("bnb_optim32", &k));
+    XPU_TRY(op.set(k, 0, dp));
+    XPU_TRY(op.set(k, 1, dg));
+    XPU_TRY(op.set(k, 2, static_cast<cl_int>(a.dtype)));
+    XPU_TRY(op.set(k, 3, ds1));
+    XPU_TRY(op.set(k, 4, ds2));
+    XPU_TRY(op.set(k, 5, static_cast<cl_long>(a.n)));
+    XPU_TRY(op.set(k, 6, pack_hparams(a.hp)));
+    XPU_TRY(op.set(k, 7, static_cast<cl_int>(a.hp.kind)));
+    XPU_TRY(op.set(k, 8, static_cast<cl_int>(a.hp.step)));
+    XPU_TRY(op.set(k, 9, apply));
+    XPU_TRY(op.launch(k, 1, &n, nullptr));
+    XPU_TRY(op.finish());
+    if (out_unorm != nullptr) *out_unorm = 0.0f; /* no trust ratio: the reference reports 0 */
+    return BNB_OK;
 }
 
 bnb_status BNB_CALL xpu_optimizer_update_8bit_blockwise(bnb_context* context, const bnb_optimizer_params* params,
@@ -506,18 +554,75 @@ bnb_status BNB_CALL xpu_optimizer_update_8bit_blockwise(bnb_context* context, co
                                                         const bnb_tensor* qmap1, const bnb_tensor* qmap2) {
     Op op("optimizer_update_8bit_blockwise", context);
     XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2, *v3, *v4, *v5, *v6, *v7, *v8;
-    XPU_TRY(op.view("p", p, &v1));
-    XPU_TRY(op.view("g", g, &v2));
-    XPU_TRY(op.view("state1", state1, &v3));
-    XPU_TRY(op.view("state2", state2, &v4));
-    XPU_TRY(op.view("absmax1", absmax1, &v5));
-    XPU_TRY(op.view("absmax2", absmax2, &v6));
-    XPU_TRY(op.view("qmap1", qmap1, &v7));
-    XPU_TRY(op.view("qmap2", qmap2, &v8));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_optimizer_update_8bit_blockwise(context, params, v1, v2, v3, v4, v5, v6, v7, v8));
-    return op.end_views();
+    bnb_tensor *vp, *vg, *vs1, *vs2, *va1, *va2, *vq1, *vq2;
+    XPU_TRY(op.view("p", p, &vp));
+    XPU_TRY(op.view("g", g, &vg));
+    XPU_TRY(op.view("state1", state1, &vs1));
+    XPU_TRY(op.view("state2", state2, &vs2));
+    XPU_TRY(op.view("absmax1", absmax1, &va1));
+    XPU_TRY(op.view("absmax2", absmax2, &va2));
+    XPU_TRY(op.view("qmap1", qmap1, &vq1));
+    XPU_TRY(op.view("qmap2", qmap2, &vq2));
+    bnb_optim_args a;
+    XPU_TRY(bnb_optim_resolve_8bit(op.name(), context, params, vp, vg, vs1, vs2, va1, va2, vq1, vq2, &a));
+    if (a.n == 0) return BNB_OK;
+    /* requantization tables from the (host-readable) code maps: midpoints, and the LUTs for BNB_ROUND_BNB_CPU_LUT */
+    const bool two = a.codes2 != nullptr;
+    const bool lut_mode = a.hp.rounding == BNB_ROUND_BNB_CPU_LUT;
+    float mid1[BNB_CODE8_SIZE - 1], mid2[BNB_CODE8_SIZE - 1] = {0};
+    bnb_ref_code_midpoints(a.qmap1, BNB_CODE8_SIZE, mid1);
+    if (two) bnb_ref_code_midpoints(a.qmap2, BNB_CODE8_SIZE, mid2);
+    std::vector<uint8_t> lut1, lut2;
+    if (lut_mode) {
+        lut1.resize(BNB_LUT_SIZE);
+        bnb_ref_build_lut(a.qmap1, lut1.data());
+        if (two) {
+            lut2.resize(BNB_LUT_SIZE);
+            bnb_ref_build_lut(a.qmap2, lut2.data());
+        }
+    }
+    XPU_TRY(op.end_views());
+    const size_t es = bnb_dtype_size(a.dtype), n = static_cast<size_t>(a.n), blocks = static_cast<size_t>(a.blocks);
+    const size_t rows1 = a.hp.kind == BNB_OPTIM_ADEMAMIX ? 2 : 1;
+    DevArg dp, dg, dc1, dc2, da1, da2, dq1, dq2, dm1, dm2, dl1, dl2;
+    XPU_TRY(op.arg(a.p, n * es, true, &dp));
+    XPU_TRY(op.arg(a.g, n * es, false, &dg));
+    XPU_TRY(op.arg(a.codes1, rows1 * n, true, &dc1));
+    XPU_TRY(op.arg(a.absmax1, rows1 * blocks * sizeof(float), true, &da1));
+    XPU_TRY(op.arg(a.qmap1, 256 * sizeof(float), false, &dq1));
+    XPU_TRY(op.constant(mid1, sizeof mid1, &dm1));
+    if (lut_mode) XPU_TRY(op.constant(lut1.data(), lut1.size(), &dl1));
+    if (two) {
+        XPU_TRY(op.arg(a.codes2, n, true, &dc2));
+        XPU_TRY(op.arg(a.absmax2, blocks * sizeof(float), true, &da2));
+        XPU_TRY(op.arg(a.qmap2, 256 * sizeof(float), false, &dq2));
+        XPU_TRY(op.constant(mid2, sizeof mid2, &dm2));
+        if (lut_mode) XPU_TRY(op.constant(lut2.data(), lut2.size(), &dl2));
+    }
+    cl_kernel k = nullptr;
+    XPU_TRY(op.kernel("bnb_optim8", &k));
+    cl_uint i = 0;
+    XPU_TRY(op.set(k, i++, dp));
+    XPU_TRY(op.set(k, i++, dg));
+    XPU_TRY(op.set(k, i++, static_cast<cl_int>(a.dtype)));
+    XPU_TRY(op.set(k, i++, dc1));
+    XPU_TRY(op.set(k, i++, dc2));
+    XPU_TRY(op.set(k, i++, da1));
+    XPU_TRY(op.set(k, i++, da2));
+    XPU_TRY(op.set(k, i++, dq1));
+    XPU_TRY(op.set(k, i++, dq2));
+    XPU_TRY(op.set(k, i++, dm1));
+    XPU_TRY(op.set(k, i++, dm2));
+    XPU_TRY(op.set(k, i++, dl1));
+    XPU_TRY(op.set(k, i++, dl2));
+    XPU_TRY(op.set(k, i++, static_cast<cl_int>(lut_mode ? 1 : 0)));
+    XPU_TRY(op.set(k, i++, static_cast<cl_long>(a.n)));
+    XPU_TRY(op.set(k, i++, static_cast<cl_long>(a.blocks)));
+    XPU_TRY(op.set(k, i++, pack_hparams(a.hp)));
+    XPU_TRY(op.set(k, i++, static_cast<cl_int>(a.hp.kind)));
+    XPU_TRY(op.set(k, i++, static_cast<cl_int>(a.hp.step)));
+    XPU_TRY(op.launch(k, 1, &blocks, nullptr));
+    return op.finish();
 }
 
 bnb_status BNB_CALL xpu_optimizer_unorm(bnb_context* context, const bnb_optimizer_params* params, const bnb_tensor* p,

@@ -346,3 +346,243 @@ kernel void bnb_int8_mm_dequant(const global int* C, long c_stride, const global
     const float v = has_bias ? fma(scaled, inv127sq, bnb_load(bias, bias_dtype, n)) : scaled * inv127sq;
     bnb_store(out, out_dtype, m * out_stride + n, v);
 }
+
+/* ─── optimizers (spec §3.3/§3.4; the formulas of native/common/ref/optim.c, operation for operation) ────── */
+
+#define BNB_OPT_ADAM 0
+#define BNB_OPT_MOMENTUM 1
+#define BNB_OPT_RMSPROP 2
+#define BNB_OPT_ADAGRAD 3
+#define BNB_OPT_LION 4
+#define BNB_OPT_LAMB 5
+#define BNB_OPT_LARS 6
+#define BNB_OPT_ADEMAMIX 7
+
+/* The float32 hyper-parameters the host derived (bnb_optim_hparams), packed in a float16 kernel argument. */
+typedef struct {
+    float beta1, beta2, beta3, alpha, eps, wd, gscale, omb1, omb2, omb3, c1, c2, eps_c2, neg_lr_over_c1, neg_lr, decay;
+    int kind, step;
+} bnb_hp;
+
+bnb_hp bnb_hp_unpack(float16 v, int kind, int step) {
+    bnb_hp h;
+    h.beta1 = v.s0; h.beta2 = v.s1; h.beta3 = v.s2; h.alpha = v.s3;
+    h.eps = v.s4; h.wd = v.s5; h.gscale = v.s6; h.omb1 = v.s7;
+    h.omb2 = v.s8; h.omb3 = v.s9; h.c1 = v.sa; h.c2 = v.sb;
+    h.eps_c2 = v.sc; h.neg_lr_over_c1 = v.sd; h.neg_lr = v.se; h.decay = v.sf;
+    h.kind = kind;
+    h.step = step;
+    return h;
+}
+
+/* torch addcmul self + value·a·b, contracted into one fma as torch's compiled CPU kernel does. */
+float bnb_addcmul(float self, float a, float b, float value) {
+    const float va = value * a;
+    return fma(va, b, self);
+}
+float bnb_sign(float v) { return v > 0.0f ? 1.0f : v < 0.0f ? -1.0f : v; }
+float bnb_adam_m(const bnb_hp* h, float s1, float g) {
+    const float kept = s1 * h->beta1;
+    return fma(g, h->omb1, kept);
+}
+float bnb_adam_v(const bnb_hp* h, float s2, float g) {
+    const float kept = s2 * h->beta2;
+    return bnb_addcmul(kept, g, g, h->omb2);
+}
+float bnb_ademamix(const bnb_hp* h, float g, float* m1, float* m2, float* nu) {
+    const float k1 = *m1 * h->beta1, k3 = *m2 * h->beta3, k2 = *nu * h->beta2;
+    *m1 = fma(g, h->omb1, k1);
+    *m2 = fma(g, h->omb3, k3);
+    *nu = bnb_addcmul(k2, g, g, h->omb2);
+    const float corrected = *m1 / h->c1;
+    const float slow = h->alpha * *m2;
+    const float mixed = corrected + slow;
+    const float root = sqrt(*nu) / h->c2;
+    const float adaptive = root + h->eps;
+    return mixed / adaptive;
+}
+float bnb_decayed_grad(const bnb_hp* h, float g, float p) { return fma(p, h->wd, g); }
+float bnb_momentum(const bnb_hp* h, float s1, float gw) {
+    if (h->step == 1) return gw;
+    const float kept = s1 * h->beta1;
+    return kept + gw;
+}
+float bnb_rmsprop(const bnb_hp* h, float s1, float gw) {
+    const float kept = s1 * h->beta1;
+    return bnb_addcmul(kept, gw, gw, h->omb1);
+}
+float bnb_adagrad(float s1, float gw) { return bnb_addcmul(s1, gw, gw, 1.0f); }
+float bnb_scaled_grad(const bnb_hp* h, float gw, float s1) {
+    const float denom = sqrt(s1) + h->eps;
+    return gw / denom;
+}
+float bnb_decoupled(const bnb_hp* h, float p) { return h->wd > 0.0f ? p * h->decay : p; }
+
+/* One 32-bit step per element, for every kind without a trust ratio (the host runs the trust-ratio case, which
+ * needs two passes and norms). apply = f32(step_size) for adam/lamb, f32(-lr) for momentum/lars/rmsprop: the
+ * reference's second pass with a scale of 1, fused with the first (each element depends only on itself). */
+kernel void bnb_optim32(global uchar* p, const global uchar* g, int dtype, global float* state1, global float* state2,
+                        long n, float16 hpv, int kind, int step, float apply) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const bnb_hp h = bnb_hp_unpack(hpv, kind, step);
+    const float gr = bnb_load(g, dtype, i) * h.gscale;
+    float pv = bnb_load(p, dtype, i);
+    const int decay_grad = h.wd > 0.0f;
+    switch (kind) {
+    case BNB_OPT_ADAM:
+    case BNB_OPT_LAMB: {
+        const float s1 = bnb_adam_m(&h, state1[i], gr), s2 = bnb_adam_v(&h, state2[i], gr);
+        state1[i] = s1;
+        state2[i] = s2;
+        const float denom = sqrt(s2) + h.eps_c2;
+        const float d = s1 / denom;
+        pv = fma(d, apply, bnb_decoupled(&h, pv));
+        break;
+    }
+    case BNB_OPT_MOMENTUM:
+    case BNB_OPT_LARS: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, pv) : gr;
+        const float s1 = bnb_momentum(&h, state1[i], gw);
+        state1[i] = s1;
+        pv = fma(s1, apply, pv);
+        break;
+    }
+    case BNB_OPT_RMSPROP: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, pv) : gr;
+        const float s1 = bnb_rmsprop(&h, state1[i], gw);
+        state1[i] = s1;
+        pv = fma(bnb_scaled_grad(&h, gw, s1), apply, pv);
+        break;
+    }
+    case BNB_OPT_ADAGRAD: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, pv) : gr;
+        const float s1 = bnb_adagrad(state1[i], gw);
+        state1[i] = s1;
+        pv = fma(bnb_scaled_grad(&h, gw, s1), h.neg_lr, pv);
+        break;
+    }
+    case BNB_OPT_LION: { /* the sign uses the state before its update */
+        const float kept = state1[i] * h.beta1;
+        const float u = fma(gr, h.omb1, kept);
+        pv = fma(bnb_sign(u), h.neg_lr, bnb_decoupled(&h, pv));
+        const float kept2 = state1[i] * h.beta2;
+        state1[i] = fma(gr, h.omb2, kept2);
+        break;
+    }
+    default: { /* AdEMAMix: state1 is [2, n] (m1 then m2) */
+        float m1 = state1[i], m2 = state1[n + i], nu = state2[i];
+        const float d = bnb_ademamix(&h, gr, &m1, &m2, &nu);
+        state1[i] = m1;
+        state1[n + i] = m2;
+        state2[i] = nu;
+        pv = fma(d, h.neg_lr, bnb_decoupled(&h, pv));
+        break;
+    }
+    }
+    bnb_store(p, dtype, i, pv);
+}
+
+#define BNB_OPT_BLOCK 256
+
+/* Requantizes one block of `len` <= 256 state values (bnb_ref_requantize_blockwise_f32 for one block; len < 256 is
+ * the tail): rounding 0 = nearest against the 255 midpoints, 1 = bitsandbytes' CPU LUT. */
+void bnb_requantize_block(const float* x, long len, int rounding, const global float* mid, const global uchar* lut,
+                          global uchar* codes, global float* absmax) {
+    float a = 0.0f;
+    for (long j = 0; j < len; ++j) {
+        const float m = x[j] < 0.0f ? -x[j] : x[j];
+        if (m > a) a = m;
+    }
+    if (rounding == 1) {
+        *absmax = a;
+        if (a == 0.0f) {
+            for (long j = 0; j < len; ++j) codes[j] = 0;
+            return;
+        }
+        const float inv = 1.0f / a;
+        for (long j = 0; j < len; ++j) codes[j] = lut[bnb_lut_index(x[j], inv)];
+        return;
+    }
+    const int short_tail = len < BNB_OPT_BLOCK;
+    const float stored = short_tail ? fmax(a, 1e-38f) : a;
+    *absmax = stored;
+    for (long j = 0; j < len; ++j) codes[j] = (uchar)bnb_count_below_255(mid, bnb_scaled(x[j], stored, short_tail));
+}
+
+/* One 8-bit blockwise step: one work-item per 256-element block (dequantize, update, requantize; blocks are
+ * independent). state1 codes are [n] ([2, n] AdEMAMix) with absmax1 [blocks] ([2, blocks]). */
+kernel void bnb_optim8(global uchar* p, const global uchar* g, int dtype, global uchar* codes1, global uchar* codes2,
+                       global float* absmax1, global float* absmax2, const global float* qmap1,
+                       const global float* qmap2, const global float* mid1, const global float* mid2,
+                       const global uchar* lut1, const global uchar* lut2, int rounding, long n, long blocks,
+                       float16 hpv, int kind, int step) {
+    const long b = get_global_id(0);
+    if (b >= blocks) return;
+    const bnb_hp h = bnb_hp_unpack(hpv, kind, step);
+    const long start = b * BNB_OPT_BLOCK;
+    const long len = min((long)BNB_OPT_BLOCK, n - start);
+    const int two = codes2 != 0;
+    const int ademamix = kind == BNB_OPT_ADEMAMIX;
+    float s1[BNB_OPT_BLOCK], s2[BNB_OPT_BLOCK], s3[BNB_OPT_BLOCK];
+    for (long j = 0; j < len; ++j) {
+        s1[j] = qmap1[codes1[start + j]] * absmax1[b];
+        if (two) s2[j] = qmap2[codes2[start + j]] * absmax2[b];
+        if (ademamix) s3[j] = qmap1[codes1[n + start + j]] * absmax1[blocks + b];
+    }
+    for (long j = 0; j < len; ++j) {
+        const long i = start + j;
+        const float gr = bnb_load(g, dtype, i) * h.gscale;
+        float pv = bnb_load(p, dtype, i);
+        switch (kind) {
+        case BNB_OPT_ADAM:
+        case BNB_OPT_LAMB: {
+            s1[j] = bnb_adam_m(&h, s1[j], gr);
+            s2[j] = bnb_adam_v(&h, s2[j], gr);
+            const float root = sqrt(s2[j]) / h.c2;
+            const float denom = root + h.eps;
+            const float numer = h.neg_lr_over_c1 * s1[j];
+            pv = bnb_decoupled(&h, pv);
+            pv = pv + numer / denom;
+            break;
+        }
+        case BNB_OPT_ADEMAMIX: {
+            float m1 = s1[j], m2 = s3[j], nu = s2[j];
+            const float d = bnb_ademamix(&h, gr, &m1, &m2, &nu);
+            s1[j] = m1;
+            s3[j] = m2;
+            s2[j] = nu;
+            pv = fma(d, h.neg_lr, bnb_decoupled(&h, pv));
+            break;
+        }
+        case BNB_OPT_MOMENTUM:
+        case BNB_OPT_LARS: {
+            const float gw = bnb_decayed_grad(&h, gr, pv);
+            s1[j] = bnb_momentum(&h, s1[j], gw);
+            pv = fma(s1[j], h.neg_lr, pv);
+            break;
+        }
+        case BNB_OPT_LION: {
+            const float kept = s1[j] * h.beta1;
+            const float fresh = gr * h.omb1;
+            const float u = kept + fresh;
+            pv = fma(bnb_sign(u), h.neg_lr, bnb_decoupled(&h, pv));
+            const float kept2 = s1[j] * h.beta2;
+            s1[j] = fma(gr, h.omb2, kept2);
+            break;
+        }
+        default: { /* rmsprop, adagrad */
+            const float gw = bnb_decayed_grad(&h, gr, pv);
+            s1[j] = kind == BNB_OPT_RMSPROP ? bnb_rmsprop(&h, s1[j], gw) : bnb_adagrad(s1[j], gw);
+            const float numer = h.neg_lr * gw;
+            const float denom = sqrt(s1[j]) + h.eps;
+            pv = pv + numer / denom;
+            break;
+        }
+        }
+        bnb_store(p, dtype, i, pv);
+    }
+    bnb_requantize_block(s1, len, rounding, mid1, lut1, codes1 + start, absmax1 + b);
+    if (two) bnb_requantize_block(s2, len, rounding, mid2, lut2, codes2 + start, absmax2 + b);
+    if (ademamix) bnb_requantize_block(s3, len, rounding, mid1, lut1, codes1 + n + start, absmax1 + blocks + b);
+}
