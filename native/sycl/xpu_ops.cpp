@@ -3,12 +3,12 @@
  * Every op validates with the validators the CPU backends use (bnb_quant.h, bnb_int8.h, bnb_optim.h), on host views
  * of its arguments (xpu_runtime.h), so statuses and messages are identical to the CPU backends'. Then either
  *   * OpenCL kernels (kernels/bnb_xpu.cl) run on the context's current queue: 8-bit and 4-bit quantize/dequantize,
- *     gemv/gemm_4bit, int8 vectorwise dequant, int8 linear matmul, int8 mm dequant, the 32-bit optimizer step
- *     (every kind without a trust ratio) and the 8-bit blockwise optimizer step; or
+ *     gemv/gemm_4bit, all LLM.int8 ops, the 32-bit optimizer step (every kind without a trust ratio) and the
+ *     8-bit blockwise optimizer step; or
  *   * the reference code runs on the host views (after the queue drained): the ops that are sequential or tiny
  *     (quantize_absmax_nested: a mean and a few thousand values; weight_pack/unpack: a one-time re-layout;
- *     percentile_clipping: a 100-entry sort), and, in this version, int8_vectorwise_quant, int8_double_quant,
- *     optimizer_unorm and the trust-ratio 32-bit step (docs/backends.md "XPU" lists these as known gaps).
+ *     percentile_clipping: a 100-entry sort), and, in this version, optimizer_unorm and the trust-ratio 32-bit step
+ *     (norms summed in double in the reference's order; docs/backends.md "XPU" lists them as known gaps).
  */
 #include "xpu_runtime.h"
 
@@ -453,37 +453,136 @@ bnb_status BNB_CALL xpu_weight_unpack(bnb_context* context, int32_t format, cons
     return op.end_views();
 }
 
+/* int8_vectorwise_quant (double_quant = false) and int8_double_quant: outlier flags (written into the outlier list,
+ * as the reference does) → row stats → CA → in-place compaction of the list (+ count) → column stats → CAt. */
+bnb_status int8_quant(const char* name, bool double_quant, bnb_context* context, const bnb_tensor* A, float threshold,
+                      bnb_tensor* out_CA, bnb_tensor* out_CAt, bnb_tensor* out_row_stats, bnb_tensor* out_col_stats,
+                      bnb_tensor* out_outlier_cols, int64_t* out_outlier_count) {
+    Op op(name, context);
+    XPU_TRY(op.begin());
+    bnb_tensor *vA, *vCA, *vCAt, *vrow, *vcol, *vlist;
+    XPU_TRY(op.view("A", A, &vA));
+    XPU_TRY(op.view("out_CA", out_CA, &vCA));
+    XPU_TRY(op.view("out_CAt", double_quant ? out_CAt : nullptr, &vCAt));
+    XPU_TRY(op.view("out_row_stats", out_row_stats, &vrow));
+    XPU_TRY(op.view("out_col_stats", double_quant ? out_col_stats : nullptr, &vcol));
+    XPU_TRY(op.view("out_outlier_cols", out_outlier_cols, &vlist));
+    bnb_int8_quant_args a;
+    XPU_TRY(bnb_int8_resolve_quant(name, context, vA, threshold, vCA, vCAt, vrow, vcol, vlist, out_outlier_count,
+                                   double_quant ? 1 : 0, &a));
+    XPU_TRY(op.end_views());
+    const int64_t rows = a.A.rows, cols = a.A.cols;
+    const bool flags = a.outlier_cols != nullptr && a.threshold > 0.0f;
+    int64_t count = 0;
+    if (rows > 0 && cols > 0) {
+        DevArg dA, dCA, drow, dlist, dcount;
+        XPU_TRY(op.arg(a.A.data, matrix_bytes(a.A), false, &dA));
+        XPU_TRY(op.arg(a.CA.data, matrix_bytes(a.CA), true, &dCA));
+        XPU_TRY(op.arg(a.row_stats, static_cast<size_t>(rows) * sizeof(float), true, &drow));
+        if (flags) {
+            XPU_TRY(op.arg(a.outlier_cols, static_cast<size_t>(cols) * sizeof(int64_t), true, &dlist));
+            XPU_TRY(op.scratch(sizeof(int64_t), &dcount));
+        }
+        const cl_int dt = a.A.dtype;
+        const cl_long stride = a.A.row_stride, r64 = rows, c64 = cols;
+        const size_t ncols = static_cast<size_t>(cols), nrows = static_cast<size_t>(rows);
+        const size_t grid[2] = {ncols, nrows};
+        cl_kernel k = nullptr;
+        if (flags) {
+            XPU_TRY(op.kernel("bnb_int8_outlier_flags", &k));
+            XPU_TRY(op.set(k, 0, dA));
+            XPU_TRY(op.set(k, 1, dt));
+            XPU_TRY(op.set(k, 2, stride));
+            XPU_TRY(op.set(k, 3, r64));
+            XPU_TRY(op.set(k, 4, c64));
+            XPU_TRY(op.set(k, 5, a.threshold));
+            XPU_TRY(op.set(k, 6, dlist));
+            XPU_TRY(op.launch(k, 1, &ncols, nullptr));
+        }
+        XPU_TRY(op.kernel("bnb_int8_row_stats", &k));
+        XPU_TRY(op.set(k, 0, dA));
+        XPU_TRY(op.set(k, 1, dt));
+        XPU_TRY(op.set(k, 2, stride));
+        XPU_TRY(op.set(k, 3, r64));
+        XPU_TRY(op.set(k, 4, c64));
+        XPU_TRY(op.set(k, 5, a.threshold));
+        XPU_TRY(op.set(k, 6, drow));
+        XPU_TRY(op.launch(k, 1, &nrows, nullptr));
+        XPU_TRY(op.kernel("bnb_int8_quant_rows", &k));
+        XPU_TRY(op.set(k, 0, dA));
+        XPU_TRY(op.set(k, 1, dt));
+        XPU_TRY(op.set(k, 2, stride));
+        XPU_TRY(op.set(k, 3, drow));
+        XPU_TRY(op.set(k, 4, dlist));
+        XPU_TRY(op.set(k, 5, static_cast<cl_int>(flags)));
+        XPU_TRY(op.set(k, 6, dCA));
+        XPU_TRY(op.set(k, 7, static_cast<cl_long>(a.CA.row_stride)));
+        XPU_TRY(op.set(k, 8, r64));
+        XPU_TRY(op.set(k, 9, c64));
+        XPU_TRY(op.launch(k, 2, grid, nullptr));
+        if (flags) {
+            const size_t one = 1;
+            XPU_TRY(op.kernel("bnb_int8_outlier_compact", &k));
+            XPU_TRY(op.set(k, 0, dlist));
+            XPU_TRY(op.set(k, 1, c64));
+            XPU_TRY(op.set(k, 2, dcount));
+            XPU_TRY(op.launch(k, 1, &one, nullptr));
+        }
+        if (double_quant) {
+            DevArg dCAt, dcol;
+            XPU_TRY(op.arg(a.CAt.data, matrix_bytes(a.CAt), true, &dCAt));
+            XPU_TRY(op.arg(a.col_stats, ncols * sizeof(float), true, &dcol));
+            XPU_TRY(op.kernel("bnb_int8_col_stats", &k));
+            XPU_TRY(op.set(k, 0, dA));
+            XPU_TRY(op.set(k, 1, dt));
+            XPU_TRY(op.set(k, 2, stride));
+            XPU_TRY(op.set(k, 3, r64));
+            XPU_TRY(op.set(k, 4, c64));
+            XPU_TRY(op.set(k, 5, a.threshold));
+            XPU_TRY(op.set(k, 6, dcol));
+            XPU_TRY(op.launch(k, 1, &ncols, nullptr));
+            XPU_TRY(op.kernel("bnb_int8_quant_cols", &k));
+            XPU_TRY(op.set(k, 0, dA));
+            XPU_TRY(op.set(k, 1, dt));
+            XPU_TRY(op.set(k, 2, stride));
+            XPU_TRY(op.set(k, 3, dcol));
+            XPU_TRY(op.set(k, 4, a.threshold));
+            XPU_TRY(op.set(k, 5, dCAt));
+            XPU_TRY(op.set(k, 6, static_cast<cl_long>(a.CAt.row_stride)));
+            XPU_TRY(op.set(k, 7, r64));
+            XPU_TRY(op.set(k, 8, c64));
+            XPU_TRY(op.launch(k, 2, grid, nullptr));
+        }
+        if (flags) XPU_TRY(op.read(dcount, &count, sizeof count));
+    } else if (double_quant && cols > 0) {
+        /* no rows: column statistics are 0 (the reference's initialisation) */
+        DevArg dcol;
+        XPU_TRY(op.arg(a.col_stats, static_cast<size_t>(cols) * sizeof(float), true, &dcol));
+        std::vector<float> zeros(static_cast<size_t>(cols), 0.0f);
+        DevArg dz;
+        XPU_TRY(op.constant(zeros.data(), zeros.size() * sizeof(float), &dz));
+        XPU_TRY(op.check(op.cl()->clEnqueueCopyBuffer(op.exec().queue, dz.mem, dcol.mem, 0, 0,
+                                                       zeros.size() * sizeof(float), 0, nullptr, nullptr),
+                         "clEnqueueCopyBuffer"));
+    }
+    XPU_TRY(op.finish());
+    if (a.outlier_count != nullptr) *a.outlier_count = count;
+    return BNB_OK;
+}
+
 bnb_status BNB_CALL xpu_int8_vectorwise_quant(bnb_context* context, const bnb_tensor* A, float threshold,
                                               bnb_tensor* out_CA, bnb_tensor* out_row_stats,
                                               bnb_tensor* out_outlier_cols, int64_t* out_outlier_count) {
-    Op op("int8_vectorwise_quant", context);
-    XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2, *v3, *v4;
-    XPU_TRY(op.view("A", A, &v1));
-    XPU_TRY(op.view("out_CA", out_CA, &v2));
-    XPU_TRY(op.view("out_row_stats", out_row_stats, &v3));
-    XPU_TRY(op.view("out_outlier_cols", out_outlier_cols, &v4));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_int8_vectorwise_quant(context, v1, threshold, v2, v3, v4, out_outlier_count));
-    return op.end_views();
+    return int8_quant("int8_vectorwise_quant", false, context, A, threshold, out_CA, nullptr, out_row_stats, nullptr,
+                      out_outlier_cols, out_outlier_count);
 }
 
 bnb_status BNB_CALL xpu_int8_double_quant(bnb_context* context, const bnb_tensor* A, float threshold,
                                           bnb_tensor* out_CA, bnb_tensor* out_CAt, bnb_tensor* out_row_stats,
                                           bnb_tensor* out_col_stats, bnb_tensor* out_outlier_cols,
                                           int64_t* out_outlier_count) {
-    Op op("int8_double_quant", context);
-    XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2, *v3, *v4, *v5, *v6;
-    XPU_TRY(op.view("A", A, &v1));
-    XPU_TRY(op.view("out_CA", out_CA, &v2));
-    XPU_TRY(op.view("out_CAt", out_CAt, &v3));
-    XPU_TRY(op.view("out_row_stats", out_row_stats, &v4));
-    XPU_TRY(op.view("out_col_stats", out_col_stats, &v5));
-    XPU_TRY(op.view("out_outlier_cols", out_outlier_cols, &v6));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_int8_double_quant(context, v1, threshold, v2, v3, v4, v5, v6, out_outlier_count));
-    return op.end_views();
+    return int8_quant("int8_double_quant", true, context, A, threshold, out_CA, out_CAt, out_row_stats, out_col_stats,
+                      out_outlier_cols, out_outlier_count);
 }
 
 /* ─── optimizers ─────────────────────────────────────────────────────────────────────────────────────────── */

@@ -386,6 +386,21 @@ bnb_status Op::constant(const void* data, size_t bytes, DevArg* out) {
     return BNB_OK;
 }
 
+bnb_status Op::scratch(size_t bytes, DevArg* out) {
+    *out = DevArg{};
+    cl_int err = CL_SUCCESS;
+    cl_mem mem = cl()->clCreateBuffer(exec_->context, CL_MEM_READ_WRITE, bytes, nullptr, &err);
+    if (err != CL_SUCCESS) return check(err, "clCreateBuffer (scratch)");
+    temps_.push_back(Temp{mem, false, bytes});
+    out->mem = mem;
+    return BNB_OK;
+}
+
+bnb_status Op::read(const DevArg& from, void* to, size_t bytes) {
+    return check(cl()->clEnqueueReadBuffer(exec_->queue, from.mem, CL_TRUE, 0, bytes, to, 0, nullptr, nullptr),
+                 "clEnqueueReadBuffer");
+}
+
 bnb_status Op::kernel(const char* kernel_name, cl_kernel* out) {
     cl_kernel k = nullptr;
     BNB_TRY(exec_->cache->kernel(name_, kernel_name, &k));

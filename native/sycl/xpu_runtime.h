@@ -151,6 +151,10 @@ public:
     bnb_status arg(const void* key, size_t bytes, bool write, DevArg* out);
     /* A read-only device copy of small host data (tables, midpoints, LUT). */
     bnb_status constant(const void* data, size_t bytes, DevArg* out);
+    /* A device scratch buffer (read-write, uninitialised) that lives until the op ends. */
+    bnb_status scratch(size_t bytes, DevArg* out);
+    /* Blocking read of `bytes` from a scratch/constant buffer into host memory. */
+    bnb_status read(const DevArg& from, void* to, size_t bytes);
 
     bnb_status kernel(const char* kernel_name, cl_kernel* out);
     bnb_status set(cl_kernel k, cl_uint index, const DevArg& a);

@@ -586,3 +586,107 @@ kernel void bnb_optim8(global uchar* p, const global uchar* g, int dtype, global
     if (two) bnb_requantize_block(s2, len, rounding, mid2, lut2, codes2 + start, absmax2 + b);
     if (ademamix) bnb_requantize_block(s3, len, rounding, mid1, lut1, codes1 + n + start, absmax1 + blocks + b);
 }
+
+/* ─── LLM.int8() quantization (spec §2.8.1/§2.8.2; native/common/ref/int8.c) ────────────────────────────── */
+
+/* round-half-even to int8, saturating; NaN → 0 (bnb_int8_round) */
+char bnb_int8_round(float v) {
+    if (isnan(v)) return 0;
+    if (v >= 127.0f) return 127;
+    if (v <= -128.0f) return -128;
+    return (char)rint(v);
+}
+
+int bnb_is_outlier(float v, float threshold) { return threshold > 0.0f && fabs(v) >= threshold; }
+
+/* max that propagates NaN, as torch.max/amax */
+float bnb_max_nan(float m, float v) { return (v > m || isnan(v)) ? v : m; }
+
+/* One work-item per column: flags[c] = 1 when any row has |a| >= threshold, else 0. The flags are written into the
+ * outlier-column list itself (i64 [cols]) and compacted in place afterwards, exactly as the reference does, so the
+ * list's tail holds the same leftover flags. */
+kernel void bnb_int8_outlier_flags(const global uchar* A, int dtype, long a_stride, long rows, long cols,
+                                   float threshold, global long* flags) {
+    const long c = get_global_id(0);
+    if (c >= cols) return;
+    long flag = 0;
+    for (long r = 0; r < rows; ++r)
+        if (bnb_is_outlier(bnb_load(A, dtype, r * a_stride + c), threshold)) flag = 1;
+    flags[c] = flag;
+}
+
+/* One work-item: compacts the flags into the ascending outlier-column list and writes the count. */
+kernel void bnb_int8_outlier_compact(global long* cols_list, long cols, global long* count) {
+    if (get_global_id(0) != 0) return;
+    long k = 0;
+    for (long c = 0; c < cols; ++c)
+        if (cols_list[c]) cols_list[k++] = c;
+    *count = k;
+}
+
+/* One work-item per row: row_stats[r] = max |a| over the row's non-outlier elements (NaN propagates). */
+kernel void bnb_int8_row_stats(const global uchar* A, int dtype, long a_stride, long rows, long cols, float threshold,
+                               global float* row_stats) {
+    const long r = get_global_id(0);
+    if (r >= rows) return;
+    float m = 0.0f;
+    for (long c = 0; c < cols; ++c) {
+        const float v = bnb_load(A, dtype, r * a_stride + c);
+        if (!bnb_is_outlier(v, threshold)) m = bnb_max_nan(m, fabs(v));
+    }
+    row_stats[r] = m;
+}
+
+/* One work-item per element: CA[r, c] = round(a · f32(127 / row_max)); 0 in outlier columns (flags, before the
+ * compaction) and in zero rows. */
+kernel void bnb_int8_quant_rows(const global uchar* A, int dtype, long a_stride, const global float* row_stats,
+                                const global long* flags, int has_flags, global char* CA, long ca_stride, long rows,
+                                long cols) {
+    const long c = get_global_id(0);
+    const long r = get_global_id(1);
+    if (c >= cols || r >= rows) return;
+    const float row_max = row_stats[r];
+    if ((has_flags && flags[c]) || row_max == 0.0f) {
+        CA[r * ca_stride + c] = 0;
+        return;
+    }
+    const float scale = 127.0f / row_max;
+    const float scaled = bnb_load(A, dtype, r * a_stride + c) * scale;
+    CA[r * ca_stride + c] = bnb_int8_round(scaled);
+}
+
+/* One work-item per column: col_stats[c] = max |a| over the column's non-outlier elements (NaN propagates). */
+kernel void bnb_int8_col_stats(const global uchar* A, int dtype, long a_stride, long rows, long cols, float threshold,
+                               global float* col_stats) {
+    const long c = get_global_id(0);
+    if (c >= cols) return;
+    float m = 0.0f;
+    for (long r = 0; r < rows; ++r) {
+        const float v = bnb_load(A, dtype, r * a_stride + c);
+        if (!bnb_is_outlier(v, threshold)) m = bnb_max_nan(m, fabs(v));
+    }
+    col_stats[c] = m;
+}
+
+/* a·127 rounded to A's dtype (PyTorch's A.mul(127.0)), as float. */
+float bnb_times127_in_dtype(float v, int dtype) {
+    const float p = v * 127.0f;
+    if (dtype == BNB_DT_F16) return bnb_f16_bits_to_f32(bnb_f32_to_f16_bits(p));
+    if (dtype == BNB_DT_BF16) return as_float((uint)bnb_f32_to_bf16_bits(p) << 16);
+    return p;
+}
+
+/* One work-item per element: CAt[r, c] = round(f(a·127) / col_stats[c]); outlier elements 0 (0/0 → NaN → 0). */
+kernel void bnb_int8_quant_cols(const global uchar* A, int dtype, long a_stride, const global float* col_stats,
+                                float threshold, global char* CAt, long cat_stride, long rows, long cols) {
+    const long c = get_global_id(0);
+    const long r = get_global_id(1);
+    if (c >= cols || r >= rows) return;
+    const float v = bnb_load(A, dtype, r * a_stride + c);
+    if (bnb_is_outlier(v, threshold)) {
+        CAt[r * cat_stride + c] = 0;
+        return;
+    }
+    const float q = bnb_times127_in_dtype(v, dtype) / col_stats[c];
+    CAt[r * cat_stride + c] = bnb_int8_round(q);
+}
