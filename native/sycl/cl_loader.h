@@ -49,6 +49,7 @@ namespace bnb_xpu {
     X(clCreateKernel)                                                                                              \
     X(clReleaseKernel)                                                                                             \
     X(clSetKernelArg)                                                                                              \
+    X(clGetKernelWorkGroupInfo)                                                                                    \
     X(clEnqueueNDRangeKernel)
 
 // OpenCL 2.0+ entry points (shared virtual memory); NULL when the loader is older.

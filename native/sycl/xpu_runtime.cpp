@@ -418,7 +418,23 @@ bnb_status Op::set(cl_kernel k, cl_uint index, const DevArg& a) {
 bnb_status Op::launch(cl_kernel k, cl_uint dims, const size_t* global, const size_t* local) {
     for (cl_uint i = 0; i < dims; ++i)
         if (global[i] == 0) return BNB_OK;
-    return check(cl()->clEnqueueNDRangeKernel(exec_->queue, k, dims, nullptr, global, local, 0, nullptr, nullptr),
+    /* Without an explicit local size a driver picks one from the global size, and PoCL then compiles a kernel
+     * specialisation for every new shape (seconds each). A fixed work-group of up to 64 work-items along dim 0,
+     * with the global size rounded up (every kernel bounds-checks its ids), keeps one specialisation per kernel. */
+    size_t g[2] = {global[0], dims > 1 ? global[1] : 1};
+    size_t l[2] = {1, 1};
+    if (local != nullptr) {
+        l[0] = local[0];
+        if (dims > 1) l[1] = local[1];
+    } else {
+        size_t limit = 0;
+        if (cl()->clGetKernelWorkGroupInfo(k, exec_->device->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit,
+                                           nullptr) != CL_SUCCESS || limit == 0)
+            limit = 1;
+        l[0] = limit < 64 ? limit : 64;
+        g[0] = (g[0] + l[0] - 1) / l[0] * l[0];
+    }
+    return check(cl()->clEnqueueNDRangeKernel(exec_->queue, k, dims, nullptr, g, l, 0, nullptr, nullptr),
                  "clEnqueueNDRangeKernel");
 }
 
