@@ -760,7 +760,7 @@ bnb_status BNB_CALL xpu_backend_get_info(bnb_backend_info* out) {
     info.device_kind = BNB_DEVICE_GPU;
     info.description = "Intel GPUs (Arc, Data Center GPU Max, integrated Xe) and other OpenCL devices: OpenCL C "
                        "kernels built at first use";
-    info.ops = (1ull << BNB_OP_COUNT) - 1;
+    info.ops = ((1ull << BNB_OP_COUNT) - 1) & ~(1ull << BNB_OP_PAGER); /* no budget/spill pager: SVM */
     info.float_dtypes = BNB_FLOAT_DTYPES;
     info.quant_types = (1u << BNB_QUANT_FP4) | (1u << BNB_QUANT_NF4);
     info.weight_formats = (1u << BNB_WEIGHT_STANDARD) | (1u << BNB_WEIGHT_BNB_CPU) | (1u << BNB_WEIGHT_BACKEND);
@@ -812,6 +812,10 @@ bnb_api make_api() {
     api.optimizer_update_8bit_blockwise = xpu_optimizer_update_8bit_blockwise;
     api.optimizer_unorm = xpu_optimizer_unorm;
     api.percentile_clipping = xpu_percentile_clipping;
+    api.pager_configure = xpu_pager_configure;
+    api.memory_stats = xpu_memory_stats;
+    api.buffer_map_access = xpu_buffer_map_access;
+    api.buffer_unmap = xpu_buffer_unmap;
     return api;
 }
 

@@ -567,7 +567,10 @@ bnb_status BNB_CALL xpu_set_log_callback(bnb_log_fn callback, void* user_data) {
  *   DEVICE       fine-grained SVM where the device has it (host-addressable, usable as bnb_tensor.data directly),
  *                else a cl_mem whose pointer is a cl_mem reference (BNB_XPU_CL_MEM_TAG; buffer_map NOT_SUPPORTED)
  *   HOST_PINNED  64-byte aligned host memory (wrapped zero-copy per call on CPU devices and integrated GPUs)
- *   PAGED        fine-grained SVM (migrates on demand; paged_prefetch → clEnqueueSVMMigrateMem), else NOT_SUPPORTED */
+ *   PAGED        fine-grained SVM (migrates on demand; paged_prefetch → clEnqueueSVMMigrateMem), else NOT_SUPPORTED.
+ *                The driver pages SVM: pager_configure accepts only the defaults (no budget, no spill file) and
+ *                memory_stats reports PAGED bytes as resident. As on every backend, a PAGED buffer has an address
+ *                only while mapped (buffer_map / buffer_map_access … buffer_unmap). */
 
 #define XPU_BUFFER_MAGIC 0x424E4258u /* "BNBX" */
 #define XPU_BUFFER_ALIGNMENT 64
@@ -580,6 +583,7 @@ struct bnb_buffer {
     void* host; /* HOST_PINNED */
     void* svm;  /* DEVICE or PAGED on fine-grained SVM devices */
     cl_mem mem; /* DEVICE elsewhere */
+    int32_t maps; /* open buffer_map / buffer_map_access calls */
 };
 
 static bnb_status check_buffer(const char* op, bnb_buffer* buffer) {
@@ -635,6 +639,10 @@ bnb_status BNB_CALL xpu_buffer_alloc(bnb_context* context, int32_t kind, size_t 
         buffer->svm = p;
         std::lock_guard<std::mutex> lock(context->svm_mutex);
         context->svm[reinterpret_cast<uintptr_t>(p)] = SvmAlloc{bytes};
+        if (kind == BNB_MEMORY_PAGED) {
+            context->paged_bytes += bytes;
+            if (context->paged_bytes > context->peak_paged_bytes) context->peak_paged_bytes = context->paged_bytes;
+        }
     } else {
         cl_int err = CL_SUCCESS;
         cl_mem mem = cl->clCreateBuffer(context->own.context, CL_MEM_READ_WRITE, bytes, nullptr, &err);
@@ -658,6 +666,9 @@ bnb_status BNB_CALL xpu_buffer_alloc(bnb_context* context, int32_t kind, size_t 
 bnb_status BNB_CALL xpu_buffer_free(bnb_buffer* buffer) {
     if (buffer == nullptr) return BNB_OK;
     BNB_TRY(check_buffer("buffer_free", buffer));
+    if (buffer->kind == BNB_MEMORY_PAGED && buffer->maps > 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, "buffer_free", "buffer is PAGED and mapped %d time(s): unmap it first",
+                        static_cast<int>(buffer->maps));
     const ClApi* cl = registry().cl;
     buffer->magic = 0;
     bnb_context* ctx = buffer->owner;
@@ -673,6 +684,7 @@ bnb_status BNB_CALL xpu_buffer_free(bnb_buffer* buffer) {
         {
             std::lock_guard<std::mutex> lock(ctx->svm_mutex);
             ctx->svm.erase(reinterpret_cast<uintptr_t>(buffer->svm));
+            if (buffer->kind == BNB_MEMORY_PAGED) ctx->paged_bytes -= buffer->bytes;
         }
         cl->clSVMFree(ctx->own.context, buffer->svm);
     }
@@ -685,20 +697,93 @@ bnb_status BNB_CALL xpu_buffer_get_pointer(bnb_buffer* buffer, void** out_pointe
     static const char op[] = "buffer_get_pointer";
     BNB_TRY(check_buffer(op, buffer));
     BNB_TRY(bnb_check_not_null(op, "out_pointer", out_pointer));
+    if (buffer->kind == BNB_MEMORY_PAGED && buffer->maps == 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op,
+                        "buffer is PAGED and not mapped: map it first (paging may move or evict its memory)");
     *out_pointer = buffer->host ? buffer->host : buffer->svm ? buffer->svm : cl_mem_ref(buffer->mem);
     if (out_bytes) *out_bytes = buffer->bytes;
     return BNB_OK;
 }
 
-bnb_status BNB_CALL xpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
-    static const char op[] = "buffer_map";
+static bnb_status map_buffer(const char* op, bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
     BNB_TRY(check_buffer(op, buffer));
     BNB_TRY(bnb_check_not_null(op, "out_host_pointer", out_host_pointer));
+    if (access != BNB_MAP_READ_WRITE && access != BNB_MAP_READ)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "access = %d is not a BNB_MAP_* value (0, 1)", (int)access);
     if (buffer->mem != nullptr)
         return bnb_fail(BNB_ERR_NOT_SUPPORTED, op,
                         "device memory without fine-grained SVM is not host-addressable; use memory_copy");
-    if (buffer->svm != nullptr) registry().cl->clFinish(buffer->owner->own.queue);
+    if (buffer->maps == INT32_MAX) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is mapped 2^31-1 times");
+    if (buffer->svm != nullptr) registry().cl->clFinish(buffer->owner->own.queue); /* kernels may still write it */
+    if (buffer->kind == BNB_MEMORY_PAGED && buffer->maps == 0) {
+        std::lock_guard<std::mutex> lock(buffer->owner->svm_mutex);
+        buffer->owner->pinned_bytes += buffer->bytes;
+    }
+    buffer->maps += 1;
     *out_host_pointer = buffer->host ? buffer->host : buffer->svm;
+    return BNB_OK;
+}
+
+bnb_status BNB_CALL xpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
+    return map_buffer("buffer_map", buffer, BNB_MAP_READ_WRITE, out_host_pointer);
+}
+
+bnb_status BNB_CALL xpu_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
+    return map_buffer("buffer_map_access", buffer, access, out_host_pointer);
+}
+
+bnb_status BNB_CALL xpu_buffer_unmap(bnb_buffer* buffer) {
+    static const char op[] = "buffer_unmap";
+    BNB_TRY(check_buffer(op, buffer));
+    if (buffer->maps == 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is not mapped (buffer_unmap without buffer_map)");
+    buffer->maps -= 1;
+    if (buffer->kind == BNB_MEMORY_PAGED && buffer->maps == 0) {
+        std::lock_guard<std::mutex> lock(buffer->owner->svm_mutex);
+        buffer->owner->pinned_bytes -= buffer->bytes;
+    }
+    return BNB_OK;
+}
+
+bnb_status BNB_CALL xpu_pager_configure(bnb_context* context, const bnb_pager_config* config) {
+    static const char op[] = "pager_configure";
+    BNB_TRY(bnb_check_context(op, context, nullptr));
+    if (config == nullptr) return BNB_OK; /* the defaults (unlimited, no spill) are what SVM paging is */
+    if (config->struct_size < sizeof(bnb_pager_config))
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.struct_size = %u is smaller than ABI 1's %u",
+                        static_cast<unsigned>(config->struct_size), static_cast<unsigned>(sizeof(bnb_pager_config)));
+    if (config->reserved != 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.reserved = %u must be 0",
+                        static_cast<unsigned>(config->reserved));
+    if (config->budget_bytes != 0 || (config->spill_directory != nullptr && config->spill_directory[0] != '\0'))
+        return bnb_fail(BNB_ERR_NOT_SUPPORTED, op,
+                        "budget_bytes = %llu%s: PAGED buffers on this backend are OpenCL fine-grained SVM that the "
+                        "driver migrates; there is no budget or spill file (only the defaults are accepted)",
+                        static_cast<unsigned long long>(config->budget_bytes),
+                        config->spill_directory != nullptr && config->spill_directory[0] != '\0'
+                            ? ", spill_directory set"
+                            : "");
+    return BNB_OK;
+}
+
+bnb_status BNB_CALL xpu_memory_stats(bnb_context* context, bnb_memory_stats* out) {
+    static const char op[] = "memory_stats";
+    BNB_TRY(bnb_check_context(op, context, nullptr));
+    BNB_TRY(bnb_check_not_null(op, "out", out));
+    if (out->struct_size < sizeof(bnb_memory_stats))
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "out.struct_size = %u is smaller than ABI 1's %u",
+                        static_cast<unsigned>(out->struct_size), static_cast<unsigned>(sizeof(bnb_memory_stats)));
+    bnb_memory_stats s;
+    std::memset(&s, 0, sizeof s);
+    s.struct_size = static_cast<uint32_t>(sizeof s);
+    {
+        std::lock_guard<std::mutex> lock(context->svm_mutex);
+        s.paged_bytes = context->paged_bytes;
+        s.resident_bytes = context->paged_bytes; /* SVM: addressable by host and device alike */
+        s.pinned_bytes = context->pinned_bytes;
+        s.peak_resident_bytes = context->peak_paged_bytes;
+    }
+    std::memcpy(out, &s, sizeof s); /* callers with a larger struct keep their extra fields */
     return BNB_OK;
 }
 

@@ -104,6 +104,8 @@ struct bnb_context {
     bnb_stream* stream = nullptr;
     std::mutex svm_mutex;
     std::map<uintptr_t, SvmAlloc> svm; /* fine-grained SVM allocations from buffer_alloc, by base address */
+    /* memory_stats of PAGED (SVM) buffers, under svm_mutex */
+    uint64_t paged_bytes = 0, pinned_bytes = 0, peak_paged_bytes = 0;
 };
 
 struct bnb_stream {
@@ -218,6 +220,10 @@ bnb_status BNB_CALL xpu_stream_create(bnb_context* context, void* native_stream,
 bnb_status BNB_CALL xpu_stream_destroy(bnb_stream* stream);
 bnb_status BNB_CALL xpu_stream_synchronize(bnb_stream* stream);
 bnb_status BNB_CALL xpu_context_set_stream(bnb_context* context, bnb_stream* stream);
+bnb_status BNB_CALL xpu_pager_configure(bnb_context* context, const bnb_pager_config* config);
+bnb_status BNB_CALL xpu_memory_stats(bnb_context* context, bnb_memory_stats* out);
+bnb_status BNB_CALL xpu_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer);
+bnb_status BNB_CALL xpu_buffer_unmap(bnb_buffer* buffer);
 int32_t xpu_probe_score(void);
 
 #endif

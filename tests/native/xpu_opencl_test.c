@@ -247,10 +247,30 @@ int main(int argc, char** argv) {
         if (di.features & (1ull << 5)) { /* BNB_XPU_FEATURE_SVM_FINE */
             void* host = NULL;
             CHECK(st == BNB_OK, "paged buffer on a fine-grained SVM device: %s", X->last_error_message());
+            void* addr = NULL;
+            bnb_memory_stats ms;
+            bnb_pager_config pc;
+            memset(&ms, 0, sizeof ms);
+            ms.struct_size = sizeof ms;
+            memset(&pc, 0, sizeof pc);
+            pc.struct_size = sizeof pc;
+            pc.budget_bytes = 1 << 20;
+            CHECK(X->buffer_get_pointer(paged, &addr, NULL) == BNB_ERR_INVALID_ARGUMENT,
+                  "a PAGED buffer has no address before it is mapped");
             CHECK(X->buffer_map(paged, &host) == BNB_OK && host != NULL, "buffer_map(paged)");
+            CHECK(X->buffer_get_pointer(paged, &addr, NULL) == BNB_OK && addr == host, "buffer_get_pointer(mapped)");
+            CHECK(X->memory_stats(xctx, &ms) == BNB_OK && ms.paged_bytes == 4096 && ms.pinned_bytes == 4096,
+                  "memory_stats: paged %llu pinned %llu", (unsigned long long)ms.paged_bytes,
+                  (unsigned long long)ms.pinned_bytes);
+            CHECK(X->buffer_free(paged) == BNB_ERR_INVALID_ARGUMENT, "buffer_free of a mapped PAGED buffer");
             CHECK(X->paged_prefetch(xctx, paged, 0, 4096, BNB_PREFETCH_TO_DEVICE) == BNB_OK, "paged_prefetch: %s",
                   X->last_error_message());
-            X->buffer_free(paged);
+            CHECK(X->buffer_unmap(paged) == BNB_OK, "buffer_unmap");
+            CHECK(X->buffer_unmap(paged) == BNB_ERR_INVALID_ARGUMENT, "a second buffer_unmap");
+            CHECK(X->pager_configure(xctx, &pc) == BNB_ERR_NOT_SUPPORTED && strstr(X->last_error_message(), "SVM"),
+                  "pager_configure(budget): %s", X->last_error_message());
+            CHECK(X->pager_configure(xctx, NULL) == BNB_OK, "pager_configure(defaults)");
+            CHECK(X->buffer_free(paged) == BNB_OK, "buffer_free(paged)");
         } else {
             CHECK(st == BNB_ERR_NOT_SUPPORTED, "paged buffer without fine-grained SVM: %s", bnbt_status_name(st));
         }
