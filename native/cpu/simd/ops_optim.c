@@ -430,14 +430,14 @@ static inline vf v_lut_grid_value(vf x, vf inv) {
 
 /* One code table of an 8-bit state (qmap1 or qmap2) in the forms the quant_vec.h primitives want: the dequant
  * lookup (AVX-512: the table in registers, VBMI byte planes or a vpermi2ps tree; AVX2: a gather; NEON: tbl planes)
- * and the requantization search over its 255 midpoints (AVX-512: an 8-level permute search from registers; AVX2 and
- * NEON: one bucket-table gather for large calls, else the binary search). Both give the reference's exact values:
+ * and the requantization search over its 255 midpoints: one bucket-table gather (qv_bucket8) for large calls, else
+ * the binary search (AVX-512: 8 permute levels from registers). Both give the reference's exact values:
  * the lookups move table bits, and the search counts the midpoints below s like bnb_ref_count_below. */
 typedef struct {
     const float* qmap;
     qv_dq8_tab dq;
     qv_search8_tab search;
-    uint32_t* bkt; /* bucket table (QV_GATHER_FAST ISAs, large calls) or NULL */
+    uint32_t* bkt; /* bucket table (large calls) or NULL */
 } qmap_tab;
 
 #define Q8_BUCKET_MIN_ELEMS (1 << 16) /* below this, building the 128 KiB bucket table costs more than it saves */
@@ -451,24 +451,18 @@ static void qmap_tab_init(qmap_tab* t, const float* qmap, qv_mid8* mid, int64_t 
     qv_dq8_init(qmap, &t->dq);
     qv_search8_init(mid, &t->search);
     t->bkt = NULL;
-#if QV_GATHER_FAST
     if (n >= Q8_BUCKET_MIN_ELEMS) {
         t->bkt = (uint32_t*)malloc(sizeof(uint32_t) * QV_BKT_COUNT);
         if (t->bkt != NULL) qv_bucket8_build(m, t->bkt); /* if it cannot be allocated, the search gives the same codes */
     }
-#else
-    (void)n;
-#endif
 }
 
 /* Codes of nv vectors of scaled values s in [-1, 1] (or NaN → 0). */
 static void search_block(const qmap_tab* t, const float* s, int64_t nv, uint8_t* codes) {
-#if QV_GATHER_FAST
     if (t->bkt != NULL) {
         for (int64_t v = 0; v < nv; ++v) qv_store_u8(codes + v * VW, qv_bucket8(t->bkt, &t->search, vf_load(s + v * VW)));
         return;
     }
-#endif
     for (int64_t v = 0; v < nv; ++v) qv_store_u8(codes + v * VW, qv_search8(&t->search, vf_load(s + v * VW)));
 }
 
