@@ -27,12 +27,15 @@ namespace Bnb.Memory;
 /// </remarks>
 public sealed class PagedAllocator
 {
-    /// <summary>Creates the allocator view of <paramref name="context"/>'s pager and configures it.</summary>
+    /// <summary>
+    /// Creates the allocator view of <paramref name="context"/>'s pager, configuring it when a budget or a directory
+    /// is given (otherwise the pager keeps its current settings: unlimited and the temp directory for a new context).
+    /// </summary>
     /// <param name="context">The context whose pager (budget, spill file, counters) is used.</param>
-    /// <param name="budgetBytes">Fast memory for paged buffers; 0 = unlimited (nothing is ever evicted by maps).</param>
-    /// <param name="spillDirectory">Directory of the spill file; null = the system temp directory.</param>
+    /// <param name="budgetBytes">Fast memory for paged buffers; 0 = unlimited (nothing is ever evicted by maps); null = keep.</param>
+    /// <param name="spillDirectory">Directory of the spill file; null = keep (the system temp directory by default).</param>
     /// <exception cref="BnbNotSupportedException">The backend has no pager (capability <see cref="BackendOps.Pager"/>).</exception>
-    public PagedAllocator(BnbContext context, long budgetBytes = 0, string? spillDirectory = null)
+    public PagedAllocator(BnbContext context, long? budgetBytes = null, string? spillDirectory = null)
     {
         ArgumentNullException.ThrowIfNull(context);
         if (!context.Backend.Capabilities.Ops.HasFlag(BackendOps.Pager))
@@ -44,12 +47,18 @@ public sealed class PagedAllocator
         }
 
         Context = context;
-        Configure(budgetBytes, spillDirectory);
+        if (budgetBytes.HasValue || spillDirectory is not null)
+        {
+            Configure(budgetBytes ?? BudgetBytes, spillDirectory);
+        }
     }
 
     public BnbContext Context { get; }
 
-    /// <summary>The spill directory last configured (null = the system temp directory).</summary>
+    /// <summary>The configured budget in bytes (0 = unlimited).</summary>
+    public long BudgetBytes => GetStats().BudgetBytes;
+
+    /// <summary>The spill directory this allocator configured last (null = not set here: the temp directory unless another allocator of the context set one).</summary>
     public string? SpillDirectory { get; private set; }
 
     internal NativeBackend Native => Context.Native;

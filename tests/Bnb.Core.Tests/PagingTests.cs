@@ -131,6 +131,19 @@ public sealed class PagingTests : IDisposable
     }
 
     [BackendFact("cpu_ref")]
+    public void Allocators_of_one_context_share_its_pager_and_keep_its_settings_unless_told()
+    {
+        var ctx = Context();
+        var first = new PagedAllocator(ctx, budgetBytes: 4096, _spill);
+        var second = new PagedAllocator(ctx); // no settings: keeps the budget the first one set
+        Assert.Equal(4096, second.BudgetBytes);
+        using PagedBuffer a = second.Allocate(1000);
+        Assert.Equal(1024, first.GetStats().PagedBytes);
+        second.Configure(0);
+        Assert.Equal(0, first.BudgetBytes);
+    }
+
+    [BackendFact("cpu_ref")]
     public void Disposing_a_mapped_buffer_frees_it_when_the_last_mapping_closes()
     {
         var pager = new PagedAllocator(Context(), budgetBytes: 0);
