@@ -66,11 +66,11 @@ Loaded load() {
         return out;
     }
     // The library stays loaded for the life of the process: drivers keep threads and handles alive.
-#define BNB_CL_LOAD_REQUIRED(name)                                                                                 \
-    out.api.name = reinterpret_cast<decltype(out.api.name)>(find_symbol(library, #name));                          \
-    if (out.api.name == nullptr) {                                                                                 \
-        out.why = "the OpenCL loader " + tried + " lacks " #name " (an OpenCL 1.2 loader is required)";           \
-        return out;                                                                                                \
+#define BNB_CL_LOAD_REQUIRED(name)                                                                                     \
+    out.api.name = reinterpret_cast<decltype(out.api.name)>(find_symbol(library, #name));                              \
+    if (out.api.name == nullptr) {                                                                                     \
+        out.why = "the OpenCL loader " + tried + " lacks " #name " (an OpenCL 1.2 loader is required)";                \
+        return out;                                                                                                    \
     }
 #define BNB_CL_LOAD_OPTIONAL(name) out.api.name = reinterpret_cast<decltype(out.api.name)>(find_symbol(library, #name));
     BNB_CL_REQUIRED(BNB_CL_LOAD_REQUIRED)
@@ -97,34 +97,89 @@ const ClApi* cl_api(std::string* why) {
 std::string cl_error_name(cl_int code) {
     const char* name = "unknown OpenCL error";
     switch (code) {
-    case CL_DEVICE_NOT_FOUND: name = "CL_DEVICE_NOT_FOUND"; break;
-    case CL_DEVICE_NOT_AVAILABLE: name = "CL_DEVICE_NOT_AVAILABLE"; break;
-    case CL_COMPILER_NOT_AVAILABLE: name = "CL_COMPILER_NOT_AVAILABLE"; break;
-    case CL_MEM_OBJECT_ALLOCATION_FAILURE: name = "CL_MEM_OBJECT_ALLOCATION_FAILURE"; break;
-    case CL_OUT_OF_RESOURCES: name = "CL_OUT_OF_RESOURCES"; break;
-    case CL_OUT_OF_HOST_MEMORY: name = "CL_OUT_OF_HOST_MEMORY"; break;
-    case CL_BUILD_PROGRAM_FAILURE: name = "CL_BUILD_PROGRAM_FAILURE"; break;
-    case CL_MAP_FAILURE: name = "CL_MAP_FAILURE"; break;
-    case CL_INVALID_VALUE: name = "CL_INVALID_VALUE"; break;
-    case CL_INVALID_DEVICE: name = "CL_INVALID_DEVICE"; break;
-    case CL_INVALID_CONTEXT: name = "CL_INVALID_CONTEXT"; break;
-    case CL_INVALID_COMMAND_QUEUE: name = "CL_INVALID_COMMAND_QUEUE"; break;
-    case CL_INVALID_HOST_PTR: name = "CL_INVALID_HOST_PTR"; break;
-    case CL_INVALID_MEM_OBJECT: name = "CL_INVALID_MEM_OBJECT"; break;
-    case CL_INVALID_BUILD_OPTIONS: name = "CL_INVALID_BUILD_OPTIONS"; break;
-    case CL_INVALID_PROGRAM: name = "CL_INVALID_PROGRAM"; break;
-    case CL_INVALID_KERNEL_NAME: name = "CL_INVALID_KERNEL_NAME"; break;
-    case CL_INVALID_KERNEL_ARGS: name = "CL_INVALID_KERNEL_ARGS"; break;
-    case CL_INVALID_ARG_INDEX: name = "CL_INVALID_ARG_INDEX"; break;
-    case CL_INVALID_ARG_VALUE: name = "CL_INVALID_ARG_VALUE"; break;
-    case CL_INVALID_ARG_SIZE: name = "CL_INVALID_ARG_SIZE"; break;
-    case CL_INVALID_WORK_GROUP_SIZE: name = "CL_INVALID_WORK_GROUP_SIZE"; break;
-    case CL_INVALID_WORK_ITEM_SIZE: name = "CL_INVALID_WORK_ITEM_SIZE"; break;
-    case CL_INVALID_GLOBAL_WORK_SIZE: name = "CL_INVALID_GLOBAL_WORK_SIZE"; break;
-    case CL_INVALID_BUFFER_SIZE: name = "CL_INVALID_BUFFER_SIZE"; break;
-    case CL_INVALID_OPERATION: name = "CL_INVALID_OPERATION"; break;
-    case -1001: name = "CL_PLATFORM_NOT_FOUND_KHR"; break;
-    default: break;
+    case CL_DEVICE_NOT_FOUND:
+        name = "CL_DEVICE_NOT_FOUND";
+        break;
+    case CL_DEVICE_NOT_AVAILABLE:
+        name = "CL_DEVICE_NOT_AVAILABLE";
+        break;
+    case CL_COMPILER_NOT_AVAILABLE:
+        name = "CL_COMPILER_NOT_AVAILABLE";
+        break;
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE:
+        name = "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+        break;
+    case CL_OUT_OF_RESOURCES:
+        name = "CL_OUT_OF_RESOURCES";
+        break;
+    case CL_OUT_OF_HOST_MEMORY:
+        name = "CL_OUT_OF_HOST_MEMORY";
+        break;
+    case CL_BUILD_PROGRAM_FAILURE:
+        name = "CL_BUILD_PROGRAM_FAILURE";
+        break;
+    case CL_MAP_FAILURE:
+        name = "CL_MAP_FAILURE";
+        break;
+    case CL_INVALID_VALUE:
+        name = "CL_INVALID_VALUE";
+        break;
+    case CL_INVALID_DEVICE:
+        name = "CL_INVALID_DEVICE";
+        break;
+    case CL_INVALID_CONTEXT:
+        name = "CL_INVALID_CONTEXT";
+        break;
+    case CL_INVALID_COMMAND_QUEUE:
+        name = "CL_INVALID_COMMAND_QUEUE";
+        break;
+    case CL_INVALID_HOST_PTR:
+        name = "CL_INVALID_HOST_PTR";
+        break;
+    case CL_INVALID_MEM_OBJECT:
+        name = "CL_INVALID_MEM_OBJECT";
+        break;
+    case CL_INVALID_BUILD_OPTIONS:
+        name = "CL_INVALID_BUILD_OPTIONS";
+        break;
+    case CL_INVALID_PROGRAM:
+        name = "CL_INVALID_PROGRAM";
+        break;
+    case CL_INVALID_KERNEL_NAME:
+        name = "CL_INVALID_KERNEL_NAME";
+        break;
+    case CL_INVALID_KERNEL_ARGS:
+        name = "CL_INVALID_KERNEL_ARGS";
+        break;
+    case CL_INVALID_ARG_INDEX:
+        name = "CL_INVALID_ARG_INDEX";
+        break;
+    case CL_INVALID_ARG_VALUE:
+        name = "CL_INVALID_ARG_VALUE";
+        break;
+    case CL_INVALID_ARG_SIZE:
+        name = "CL_INVALID_ARG_SIZE";
+        break;
+    case CL_INVALID_WORK_GROUP_SIZE:
+        name = "CL_INVALID_WORK_GROUP_SIZE";
+        break;
+    case CL_INVALID_WORK_ITEM_SIZE:
+        name = "CL_INVALID_WORK_ITEM_SIZE";
+        break;
+    case CL_INVALID_GLOBAL_WORK_SIZE:
+        name = "CL_INVALID_GLOBAL_WORK_SIZE";
+        break;
+    case CL_INVALID_BUFFER_SIZE:
+        name = "CL_INVALID_BUFFER_SIZE";
+        break;
+    case CL_INVALID_OPERATION:
+        name = "CL_INVALID_OPERATION";
+        break;
+    case -1001:
+        name = "CL_PLATFORM_NOT_FOUND_KHR";
+        break;
+    default:
+        break;
     }
     return std::string(name) + " (" + std::to_string(code) + ")";
 }

@@ -19,47 +19,47 @@
 namespace bnb_xpu {
 
 // Functions every OpenCL 1.2 loader has.
-#define BNB_CL_REQUIRED(X)                                                                                         \
-    X(clGetPlatformIDs)                                                                                            \
-    X(clGetPlatformInfo)                                                                                           \
-    X(clGetDeviceIDs)                                                                                              \
-    X(clGetDeviceInfo)                                                                                             \
-    X(clCreateContext)                                                                                             \
-    X(clRetainContext)                                                                                             \
-    X(clReleaseContext)                                                                                            \
-    X(clCreateCommandQueue)                                                                                        \
-    X(clRetainCommandQueue)                                                                                        \
-    X(clReleaseCommandQueue)                                                                                       \
-    X(clGetCommandQueueInfo)                                                                                       \
-    X(clFinish)                                                                                                    \
-    X(clCreateBuffer)                                                                                              \
-    X(clRetainMemObject)                                                                                           \
-    X(clReleaseMemObject)                                                                                          \
-    X(clGetMemObjectInfo)                                                                                          \
-    X(clEnqueueMapBuffer)                                                                                          \
-    X(clEnqueueUnmapMemObject)                                                                                     \
-    X(clEnqueueReadBuffer)                                                                                         \
-    X(clEnqueueWriteBuffer)                                                                                        \
-    X(clEnqueueCopyBuffer)                                                                                         \
-    X(clEnqueueFillBuffer)                                                                                         \
-    X(clCreateProgramWithSource)                                                                                   \
-    X(clBuildProgram)                                                                                              \
-    X(clGetProgramBuildInfo)                                                                                       \
-    X(clReleaseProgram)                                                                                            \
-    X(clCreateKernel)                                                                                              \
-    X(clReleaseKernel)                                                                                             \
-    X(clSetKernelArg)                                                                                              \
-    X(clGetKernelWorkGroupInfo)                                                                                    \
+#define BNB_CL_REQUIRED(X)                                                                                             \
+    X(clGetPlatformIDs)                                                                                                \
+    X(clGetPlatformInfo)                                                                                               \
+    X(clGetDeviceIDs)                                                                                                  \
+    X(clGetDeviceInfo)                                                                                                 \
+    X(clCreateContext)                                                                                                 \
+    X(clRetainContext)                                                                                                 \
+    X(clReleaseContext)                                                                                                \
+    X(clCreateCommandQueue)                                                                                            \
+    X(clRetainCommandQueue)                                                                                            \
+    X(clReleaseCommandQueue)                                                                                           \
+    X(clGetCommandQueueInfo)                                                                                           \
+    X(clFinish)                                                                                                        \
+    X(clCreateBuffer)                                                                                                  \
+    X(clRetainMemObject)                                                                                               \
+    X(clReleaseMemObject)                                                                                              \
+    X(clGetMemObjectInfo)                                                                                              \
+    X(clEnqueueMapBuffer)                                                                                              \
+    X(clEnqueueUnmapMemObject)                                                                                         \
+    X(clEnqueueReadBuffer)                                                                                             \
+    X(clEnqueueWriteBuffer)                                                                                            \
+    X(clEnqueueCopyBuffer)                                                                                             \
+    X(clEnqueueFillBuffer)                                                                                             \
+    X(clCreateProgramWithSource)                                                                                       \
+    X(clBuildProgram)                                                                                                  \
+    X(clGetProgramBuildInfo)                                                                                           \
+    X(clReleaseProgram)                                                                                                \
+    X(clCreateKernel)                                                                                                  \
+    X(clReleaseKernel)                                                                                                 \
+    X(clSetKernelArg)                                                                                                  \
+    X(clGetKernelWorkGroupInfo)                                                                                        \
     X(clEnqueueNDRangeKernel)
 
 // OpenCL 2.0+ entry points (shared virtual memory); NULL when the loader is older.
-#define BNB_CL_OPTIONAL(X)                                                                                         \
-    X(clSVMAlloc)                                                                                                  \
-    X(clSVMFree)                                                                                                   \
-    X(clSetKernelArgSVMPointer)                                                                                    \
-    X(clEnqueueSVMMap)                                                                                             \
-    X(clEnqueueSVMUnmap)                                                                                           \
-    X(clEnqueueSVMMemcpy)                                                                                          \
+#define BNB_CL_OPTIONAL(X)                                                                                             \
+    X(clSVMAlloc)                                                                                                      \
+    X(clSVMFree)                                                                                                       \
+    X(clSetKernelArgSVMPointer)                                                                                        \
+    X(clEnqueueSVMMap)                                                                                                 \
+    X(clEnqueueSVMUnmap)                                                                                               \
+    X(clEnqueueSVMMemcpy)                                                                                              \
     X(clEnqueueSVMMigrateMem)
 
 struct ClApi {
@@ -67,7 +67,9 @@ struct ClApi {
     BNB_CL_REQUIRED(BNB_CL_FIELD)
     BNB_CL_OPTIONAL(BNB_CL_FIELD)
 #undef BNB_CL_FIELD
-    bool has_svm() const { return clSVMAlloc && clSVMFree && clSetKernelArgSVMPointer && clEnqueueSVMMap && clEnqueueSVMUnmap; }
+    bool has_svm() const {
+        return clSVMAlloc && clSVMFree && clSetKernelArgSVMPointer && clEnqueueSVMMap && clEnqueueSVMUnmap;
+    }
 };
 
 // The loaded API, or nullptr with *why set (loaded once per process; thread-safe).

@@ -109,7 +109,7 @@ Registry load_registry() {
             d.platform_name = platform_string(cl, p, CL_PLATFORM_NAME);
             cl_device_type type = 0;
             device_info(cl, id, CL_DEVICE_TYPE, &type);
-            d.kind = (type & CL_DEVICE_TYPE_GPU) ? BNB_DEVICE_GPU
+            d.kind = (type & CL_DEVICE_TYPE_GPU)   ? BNB_DEVICE_GPU
                      : (type & CL_DEVICE_TYPE_CPU) ? BNB_DEVICE_CPU
                                                    : BNB_DEVICE_ACCELERATOR;
             cl_uint units = 0;
@@ -163,7 +163,7 @@ std::string build_options(const Device& d) {
 
 bnb_status cl_fail(const char* op, const char* what, cl_int err) {
     return bnb_fail(err == CL_OUT_OF_HOST_MEMORY || err == CL_MEM_OBJECT_ALLOCATION_FAILURE ? BNB_ERR_OUT_OF_MEMORY
-                                                                                             : BNB_ERR_DEVICE,
+                                                                                            : BNB_ERR_DEVICE,
                     op, "%s failed: %s", what, cl_error_name(err).c_str());
 }
 
@@ -298,8 +298,9 @@ bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out) {
     const int64_t numel = bnb_tensor_numel(t);
     const size_t elem = bnb_dtype_size(t->dtype);
     if (numel > 0 && elem > 0 && static_cast<uint64_t>(numel) > size / elem)
-        return bnb_fail(BNB_ERR_BUFFER_TOO_SMALL, name_, "%s declares %lld elements of %zu bytes but its cl_mem holds %zu bytes",
-                        arg, static_cast<long long>(numel), elem, size);
+        return bnb_fail(BNB_ERR_BUFFER_TOO_SMALL, name_,
+                        "%s declares %lld elements of %zu bytes but its cl_mem holds %zu bytes", arg,
+                        static_cast<long long>(numel), elem, size);
     cl_int err = CL_SUCCESS;
     void* host = cl()->clEnqueueMapBuffer(exec_->queue, mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0, nullptr,
                                           nullptr, &err);
@@ -429,7 +430,8 @@ bnb_status Op::launch(cl_kernel k, cl_uint dims, const size_t* global, const siz
     } else {
         size_t limit = 0;
         if (cl()->clGetKernelWorkGroupInfo(k, exec_->device->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof limit, &limit,
-                                           nullptr) != CL_SUCCESS || limit == 0)
+                                           nullptr) != CL_SUCCESS ||
+            limit == 0)
             limit = 1;
         l[0] = limit < 64 ? limit : 64;
         g[0] = (g[0] + l[0] - 1) / l[0] * l[0];
@@ -444,8 +446,8 @@ bnb_status Op::finish() {
     for (const Temp& t : temps_) {
         if (!t.write) continue;
         cl_int err = CL_SUCCESS;
-        void* host = cl()->clEnqueueMapBuffer(exec_->queue, t.mem, CL_TRUE, CL_MAP_READ, 0, t.bytes, 0, nullptr,
-                                              nullptr, &err);
+        void* host =
+            cl()->clEnqueueMapBuffer(exec_->queue, t.mem, CL_TRUE, CL_MAP_READ, 0, t.bytes, 0, nullptr, nullptr, &err);
         BNB_TRY(check(err, "clEnqueueMapBuffer (result write-back)"));
         BNB_TRY(check(cl()->clEnqueueUnmapMemObject(exec_->queue, t.mem, host, 0, nullptr, nullptr),
                       "clEnqueueUnmapMemObject"));
@@ -557,7 +559,9 @@ bnb_status BNB_CALL xpu_context_destroy(bnb_context* context) {
     return BNB_OK;
 }
 
-const char* BNB_CALL xpu_last_error_message(void) { return bnb_last_error(); }
+const char* BNB_CALL xpu_last_error_message(void) {
+    return bnb_last_error();
+}
 
 bnb_status BNB_CALL xpu_set_log_callback(bnb_log_fn callback, void* user_data) {
     return bnb_set_log_callback_impl(callback, user_data);
@@ -572,7 +576,7 @@ bnb_status BNB_CALL xpu_set_log_callback(bnb_log_fn callback, void* user_data) {
  *                memory_stats reports PAGED bytes as resident. As on every backend, a PAGED buffer has an address
  *                only while mapped (buffer_map / buffer_map_access … buffer_unmap). */
 
-#define XPU_BUFFER_MAGIC 0x424E4258u /* "BNBX" */
+#define XPU_BUFFER_MAGIC     0x424E4258u /* "BNBX" */
 #define XPU_BUFFER_ALIGNMENT 64
 
 struct bnb_buffer {
@@ -580,9 +584,9 @@ struct bnb_buffer {
     int32_t kind;
     size_t bytes;
     bnb_context* owner;
-    void* host; /* HOST_PINNED */
-    void* svm;  /* DEVICE or PAGED on fine-grained SVM devices */
-    cl_mem mem; /* DEVICE elsewhere */
+    void* host;   /* HOST_PINNED */
+    void* svm;    /* DEVICE or PAGED on fine-grained SVM devices */
+    cl_mem mem;   /* DEVICE elsewhere */
     int32_t maps; /* open buffer_map / buffer_map_access calls */
 };
 
@@ -598,7 +602,8 @@ bnb_status BNB_CALL xpu_buffer_alloc(bnb_context* context, int32_t kind, size_t 
     BNB_TRY(bnb_check_context(op, context, nullptr));
     BNB_TRY(bnb_check_not_null(op, "out_buffer", out_buffer));
     if (kind != BNB_MEMORY_DEVICE && kind != BNB_MEMORY_HOST_PINNED && kind != BNB_MEMORY_PAGED)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "kind = %d is not a BNB_MEMORY_* value (0…2)", static_cast<int>(kind));
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "kind = %d is not a BNB_MEMORY_* value (0…2)",
+                        static_cast<int>(kind));
     if (bytes == 0) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "bytes = 0: nothing to allocate");
     const Device& d = *context->own.device;
     const ClApi* cl = registry().cl;
@@ -667,8 +672,8 @@ bnb_status BNB_CALL xpu_buffer_free(bnb_buffer* buffer) {
     if (buffer == nullptr) return BNB_OK;
     BNB_TRY(check_buffer("buffer_free", buffer));
     if (buffer->kind == BNB_MEMORY_PAGED && buffer->maps > 0)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, "buffer_free", "buffer is PAGED and mapped %d time(s): unmap it first",
-                        static_cast<int>(buffer->maps));
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, "buffer_free",
+                        "buffer is PAGED and mapped %d time(s): unmap it first", static_cast<int>(buffer->maps));
     const ClApi* cl = registry().cl;
     buffer->magic = 0;
     bnb_context* ctx = buffer->owner;
@@ -756,13 +761,12 @@ bnb_status BNB_CALL xpu_pager_configure(bnb_context* context, const bnb_pager_co
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.reserved = %u must be 0",
                         static_cast<unsigned>(config->reserved));
     if (config->budget_bytes != 0 || (config->spill_directory != nullptr && config->spill_directory[0] != '\0'))
-        return bnb_fail(BNB_ERR_NOT_SUPPORTED, op,
-                        "budget_bytes = %llu%s: PAGED buffers on this backend are OpenCL fine-grained SVM that the "
-                        "driver migrates; there is no budget or spill file (only the defaults are accepted)",
-                        static_cast<unsigned long long>(config->budget_bytes),
-                        config->spill_directory != nullptr && config->spill_directory[0] != '\0'
-                            ? ", spill_directory set"
-                            : "");
+        return bnb_fail(
+            BNB_ERR_NOT_SUPPORTED, op,
+            "budget_bytes = %llu%s: PAGED buffers on this backend are OpenCL fine-grained SVM that the "
+            "driver migrates; there is no budget or spill file (only the defaults are accepted)",
+            static_cast<unsigned long long>(config->budget_bytes),
+            config->spill_directory != nullptr && config->spill_directory[0] != '\0' ? ", spill_directory set" : "");
     return BNB_OK;
 }
 
@@ -842,9 +846,11 @@ bnb_status BNB_CALL xpu_paged_prefetch(bnb_context* context, bnb_buffer* buffer,
     if (buffer->owner->own.context != exec_of(context).context) return BNB_OK;
     const void* start = static_cast<const char*>(buffer->svm) + offset;
     const cl_mem_migration_flags flags = target == BNB_PREFETCH_TO_HOST ? CL_MIGRATE_MEM_OBJECT_HOST : 0;
-    const cl_int err = cl->clEnqueueSVMMigrateMem(exec_of(context).queue, 1, &start, &bytes, flags, 0, nullptr, nullptr);
+    const cl_int err =
+        cl->clEnqueueSVMMigrateMem(exec_of(context).queue, 1, &start, &bytes, flags, 0, nullptr, nullptr);
     /* Migration is a hint: drivers without it answer CL_INVALID_OPERATION; that is not the caller's error. */
-    if (err != CL_SUCCESS && err != CL_INVALID_OPERATION && err != CL_INVALID_VALUE) return cl_fail(op, "clEnqueueSVMMigrateMem", err);
+    if (err != CL_SUCCESS && err != CL_INVALID_OPERATION && err != CL_INVALID_VALUE)
+        return cl_fail(op, "clEnqueueSVMMigrateMem", err);
     return BNB_OK;
 }
 

@@ -32,13 +32,13 @@
 #define BNB_XPU_CL_MEM_TAG (UINT64_C(1) << 63)
 
 /* bnb_device_info.features bits of bnb_xpu (docs/backends.md). */
-#define BNB_XPU_FEATURE_INTEL_GPU (1ull << 0)
-#define BNB_XPU_FEATURE_SUBGROUPS (1ull << 1)   /* cl_intel_subgroups: gemv_4bit sub-group kernel           */
-#define BNB_XPU_FEATURE_FP16 (1ull << 2)        /* cl_khr_fp16: half loads                                  */
-#define BNB_XPU_FEATURE_INT8_DOT (1ull << 3)    /* cl_khr_integer_dot_product + OpenCL C 2.0: int8 dot      */
+#define BNB_XPU_FEATURE_INTEL_GPU  (1ull << 0)
+#define BNB_XPU_FEATURE_SUBGROUPS  (1ull << 1) /* cl_intel_subgroups: gemv_4bit sub-group kernel           */
+#define BNB_XPU_FEATURE_FP16       (1ull << 2) /* cl_khr_fp16: half loads                                  */
+#define BNB_XPU_FEATURE_INT8_DOT   (1ull << 3) /* cl_khr_integer_dot_product + OpenCL C 2.0: int8 dot      */
 #define BNB_XPU_FEATURE_SVM_COARSE (1ull << 4)
-#define BNB_XPU_FEATURE_SVM_FINE (1ull << 5)    /* paged memory and SVM device buffers                      */
-#define BNB_XPU_FEATURE_FP64 (1ull << 6)
+#define BNB_XPU_FEATURE_SVM_FINE   (1ull << 5) /* paged memory and SVM device buffers                      */
+#define BNB_XPU_FEATURE_FP64       (1ull << 6)
 
 namespace bnb_xpu {
 
@@ -66,7 +66,7 @@ const Device* find_device(cl_device_id id);
 /* Compiled programs for one (cl_context, cl_device_id), one per variant options string. Shared by every bnb_context
  * and stream on that pair and freed with the last of them; it retains the cl_context so the key cannot be reused. */
 class ProgramCache {
-public:
+  public:
     ProgramCache(cl_context context, const Device* device);
     ~ProgramCache();
     ProgramCache(const ProgramCache&) = delete;
@@ -76,7 +76,7 @@ public:
     bnb_status kernel(const char* op, const char* name, cl_kernel* out);
     const Device* device() const { return device_; }
 
-private:
+  private:
     cl_context context_;
     const Device* device_;
     std::mutex mutex_;
@@ -118,7 +118,9 @@ struct bnb_stream {
 namespace bnb_xpu {
 
 /* The queue an op on `ctx` uses (its current stream or its own). */
-inline Exec& exec_of(bnb_context* ctx) { return ctx->stream ? ctx->stream->exec : ctx->own; }
+inline Exec& exec_of(bnb_context* ctx) {
+    return ctx->stream ? ctx->stream->exec : ctx->own;
+}
 
 /* A kernel argument: a buffer, an SVM pointer or NULL. */
 struct DevArg {
@@ -129,7 +131,7 @@ struct DevArg {
 /* One call of an op: host views for validation, then kernel arguments, launches and write-back. Everything it
  * created is released by the destructor, on success and failure alike. */
 class Op {
-public:
+  public:
     Op(const char* name, bnb_context* context) : name_(name), ctx_(context) {}
     ~Op();
     Op(const Op&) = delete;
@@ -163,6 +165,13 @@ public:
     template <class T> bnb_status set(cl_kernel k, cl_uint index, const T& value) {
         return check(cl()->clSetKernelArg(k, index, sizeof(T), &value), "clSetKernelArg");
     }
+    /* Sets consecutive arguments first, first + 1, … (stops at the first failure). */
+    template <class... T> bnb_status args_at(cl_kernel k, cl_uint first, const T&... values) {
+        bnb_status status = BNB_OK;
+        cl_uint index = first;
+        ((status = status == BNB_OK ? set(k, index++, values) : status), ...);
+        return status;
+    }
     /* 1-D or 2-D launch; local may be NULL. Zero-sized launches are skipped. */
     bnb_status launch(cl_kernel k, cl_uint dims, const size_t* global, const size_t* local);
     /* Makes host outputs current and waits when host memory is involved. */
@@ -171,7 +180,7 @@ public:
     bnb_status check(cl_int err, const char* what);
     const ClApi* cl() const { return registry().cl; }
 
-private:
+  private:
     struct Mapping {
         cl_mem mem;
         char* host;
@@ -194,11 +203,15 @@ private:
     bool synced_ = false;
 };
 
-inline bool is_cl_mem_ref(const void* p) { return (reinterpret_cast<uintptr_t>(p) & BNB_XPU_CL_MEM_TAG) != 0; }
+inline bool is_cl_mem_ref(const void* p) {
+    return (reinterpret_cast<uintptr_t>(p) & BNB_XPU_CL_MEM_TAG) != 0;
+}
 inline cl_mem cl_mem_of(const void* p) {
     return reinterpret_cast<cl_mem>(reinterpret_cast<uintptr_t>(p) & ~static_cast<uintptr_t>(BNB_XPU_CL_MEM_TAG));
 }
-inline void* cl_mem_ref(cl_mem m) { return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(m) | BNB_XPU_CL_MEM_TAG); }
+inline void* cl_mem_ref(cl_mem m) {
+    return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(m) | BNB_XPU_CL_MEM_TAG);
+}
 
 } // namespace bnb_xpu
 

@@ -26,15 +26,15 @@
 #define CL_MEM_REF(m) ((void*)((uintptr_t)(m) | ((uintptr_t)1 << 63)))
 
 static int g_fail = 0, g_checks = 0;
-#define CHECK(cond, ...)                                                                                           \
-    do {                                                                                                           \
-        ++g_checks;                                                                                                \
-        if (!(cond)) {                                                                                             \
-            ++g_fail;                                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                            \
-            printf(__VA_ARGS__);                                                                                   \
-            printf("\n");                                                                                          \
-        }                                                                                                          \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        ++g_checks;                                                                                                    \
+        if (!(cond)) {                                                                                                 \
+            ++g_fail;                                                                                                  \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                                                \
+            printf(__VA_ARGS__);                                                                                       \
+            printf("\n");                                                                                              \
+        }                                                                                                              \
     } while (0)
 
 static int no_opencl(const char* path) {
@@ -195,8 +195,8 @@ int main(int argc, char** argv) {
         /* memory_copy between a cl_mem reference and host memory */
         memset(packed_dev, 0, sizeof packed_dev);
         st = X->memory_copy(xctx, packed_dev, CL_MEM_REF(mP), sizeof packed_dev, BNB_COPY_DEVICE_TO_HOST);
-        CHECK(st == BNB_OK && memcmp(packed_dev, packed_ref, sizeof packed_ref) == 0, "memory_copy(d2h) of a cl_mem: %s",
-              X->last_error_message());
+        CHECK(st == BNB_OK && memcmp(packed_dev, packed_ref, sizeof packed_ref) == 0,
+              "memory_copy(d2h) of a cl_mem: %s", X->last_error_message());
         clReleaseMemObject(mW);
         clReleaseMemObject(mP);
         clReleaseMemObject(mM);
