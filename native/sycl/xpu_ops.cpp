@@ -3,12 +3,11 @@
  * Every op validates with the validators the CPU backends use (bnb_quant.h, bnb_int8.h, bnb_optim.h), on host views
  * of its arguments (xpu_runtime.h), so statuses and messages are identical to the CPU backends'. Then either
  *   * OpenCL kernels (kernels/bnb_xpu.cl) run on the context's current queue: 8-bit and 4-bit quantize/dequantize,
- *     gemv/gemm_4bit, all LLM.int8 ops, the 32-bit optimizer step (every kind without a trust ratio) and the
- *     8-bit blockwise optimizer step; or
- *   * the reference code runs on the host views (after the queue drained): the ops that are sequential or tiny
- *     (quantize_absmax_nested: a mean and a few thousand values; weight_pack/unpack: a one-time re-layout;
- *     percentile_clipping: a 100-entry sort), and, in this version, optimizer_unorm and the trust-ratio 32-bit step
- *     (norms summed in double in the reference's order; docs/backends.md "XPU" lists them as known gaps).
+ *     gemv/gemm_4bit, all LLM.int8 ops, the 32-bit optimizer step (trust-ratio norms summed on the host, in the
+ *     reference's order, over directions a kernel wrote), optimizer_unorm (likewise) and the 8-bit blockwise step; or
+ *   * the reference code runs on the host views (after the queue drained): the ops that are sequential or tiny —
+ *     quantize_absmax_nested (a mean and a few thousand values), weight_pack/unpack (a one-time re-layout),
+ *     percentile_clipping (a norm and a 100-entry sort).
  */
 #include "xpu_runtime.h"
 
@@ -16,6 +15,7 @@
 #include "bnb_optim.h"
 #include "bnb_quant.h"
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -503,6 +503,73 @@ cl_float16 pack_hparams(const bnb_optim_hparams& h) {
     return float16_of(v, 16);
 }
 
+/* Σ p² in double over the host view of p, in index order (the reference's param_norm_of / optimizer_unorm). */
+double param_square_sum(const bnb_optim_args& a) {
+    double sq = 0.0;
+    for (int64_t i = 0; i < a.n; ++i) {
+        const double v = bnb_load_float(a.p, a.dtype, i);
+        sq += v * v;
+    }
+    return sq;
+}
+
+/* Σ d² in double, index order, of the kernel's per-element directions: the device computes them (store != 0 also
+ * writes the new states), the host sums them in the reference's order, so the norm is bit-identical. Call after
+ * Op::end_views. */
+bnb_status direction_square_sum(Op& op, const bnb_optim_args& a, bool store, double* out) {
+    const size_t es = bnb_dtype_size(a.dtype), n = static_cast<size_t>(a.n);
+    const size_t rows1 = a.hp.kind == BNB_OPTIM_ADEMAMIX ? 2 : 1;
+    DevArg dp, dg, ds1, ds2, dd;
+    XPU_TRY(op.arg(a.p, n * es, false, &dp));
+    XPU_TRY(op.arg(a.g, n * es, false, &dg));
+    XPU_TRY(op.arg(a.state1, rows1 * n * sizeof(float), store, &ds1));
+    if (a.state2 != nullptr) XPU_TRY(op.arg(a.state2, n * sizeof(float), store, &ds2));
+    XPU_TRY(op.scratch(n * sizeof(float), &dd));
+    cl_kernel k = nullptr;
+    XPU_TRY(op.kernel("bnb_optim32_direction", &k));
+    XPU_TRY(op.args_at(k, 0, dp, dg, static_cast<cl_int>(a.dtype), ds1, ds2, static_cast<cl_long>(a.n),
+                       pack_hparams(a.hp), static_cast<cl_int>(a.hp.kind), static_cast<cl_int>(a.hp.step),
+                       static_cast<cl_int>(store ? 1 : 0), dd));
+    XPU_TRY(op.launch(k, 1, &n, nullptr));
+    std::vector<float> d(n);
+    XPU_TRY(op.read(dd, d.data(), n * sizeof(float)));
+    double sq = 0.0;
+    for (float v : d) sq += static_cast<double>(v) * static_cast<double>(v);
+    *out = sq;
+    return BNB_OK;
+}
+
+/* A 32-bit step with a trust ratio (max_unorm > 0; adam, lamb, momentum, lars, rmsprop): the reference's two passes,
+ * each a kernel, around the norms. Views are still open (p is read for ‖p‖). */
+bnb_status trust_ratio_step(Op& op, const bnb_optim_args& a, float* out_unorm) {
+    const bnb_optim_hparams& h = a.hp;
+    const double param_norm =
+        h.param_norm >= 0.0f ? h.param_norm : std::sqrt(param_square_sum(a)); /* before p changes */
+    XPU_TRY(op.end_views());
+    double update_sq = 0.0;
+    if (a.n > 0) XPU_TRY(direction_square_sum(op, a, true, &update_sq));
+    const double update_norm = std::sqrt(update_sq);
+    const double scale = bnb_optim_trust_scale(h.max_unorm_wide, param_norm, update_norm);
+    const bool adam_like = h.kind == BNB_OPTIM_ADAM || h.kind == BNB_OPTIM_LAMB;
+    const float alpha = static_cast<float>((adam_like ? h.step_size : -h.lr_wide) * scale);
+    if (a.n > 0) {
+        const size_t es = bnb_dtype_size(a.dtype), n = static_cast<size_t>(a.n);
+        DevArg dp, dg, ds1, ds2;
+        XPU_TRY(op.arg(a.p, n * es, true, &dp));
+        XPU_TRY(op.arg(a.g, n * es, false, &dg));
+        XPU_TRY(op.arg(a.state1, n * sizeof(float), false, &ds1));
+        if (a.state2 != nullptr) XPU_TRY(op.arg(a.state2, n * sizeof(float), false, &ds2));
+        cl_kernel k = nullptr;
+        XPU_TRY(op.kernel("bnb_optim32_apply", &k));
+        XPU_TRY(op.args_at(k, 0, dp, dg, static_cast<cl_int>(a.dtype), ds1, ds2, static_cast<cl_long>(a.n),
+                           pack_hparams(h), static_cast<cl_int>(h.kind), static_cast<cl_int>(h.step), alpha));
+        XPU_TRY(op.launch(k, 1, &n, nullptr));
+        XPU_TRY(op.finish());
+    }
+    if (out_unorm != nullptr) *out_unorm = static_cast<float>(update_norm);
+    return BNB_OK;
+}
+
 bnb_status BNB_CALL xpu_optimizer_update_32bit(bnb_context* context, const bnb_optimizer_params* params, bnb_tensor* p,
                                                const bnb_tensor* g, bnb_tensor* state1, bnb_tensor* state2,
                                                float* out_unorm) {
@@ -515,13 +582,7 @@ bnb_status BNB_CALL xpu_optimizer_update_32bit(bnb_context* context, const bnb_o
     XPU_TRY(op.view("state2", state2, &vs2));
     bnb_optim_args a;
     XPU_TRY(bnb_optim_resolve_32bit(op.name(), context, params, vp, vg, vs1, vs2, &a));
-    if (a.hp.trust_ratio) {
-        /* LAMB/LARS-style trust ratio: two passes around norms summed in double; the reference runs it on the
-         * host views (known gap: no device reduction yet). */
-        XPU_TRY(op.sync());
-        XPU_TRY(bnb_ref_optimizer_update_32bit(context, params, vp, vg, vs1, vs2, out_unorm));
-        return op.end_views();
-    }
+    if (a.hp.trust_ratio) return trust_ratio_step(op, a, out_unorm);
     if (a.n == 0) {
         if (out_unorm != nullptr) *out_unorm = 0.0f;
         return BNB_OK;
@@ -611,14 +672,23 @@ bnb_status BNB_CALL xpu_optimizer_unorm(bnb_context* context, const bnb_optimize
                                         double* out_update_sq, double* out_param_sq) {
     Op op("optimizer_unorm", context);
     XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2, *v3, *v4;
-    XPU_TRY(op.view("p", p, &v1));
-    XPU_TRY(op.view("g", g, &v2));
-    XPU_TRY(op.view("state1", state1, &v3));
-    XPU_TRY(op.view("state2", state2, &v4));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_optimizer_unorm(context, params, v1, v2, v3, v4, out_update_sq, out_param_sq));
-    return op.end_views();
+    bnb_tensor *vp, *vg, *vs1, *vs2;
+    XPU_TRY(op.view("p", p, &vp));
+    XPU_TRY(op.view("g", g, &vg));
+    XPU_TRY(op.view("state1", state1, &vs1));
+    XPU_TRY(op.view("state2", state2, &vs2));
+    bnb_optim_args a;
+    XPU_TRY(bnb_optim_resolve_32bit(op.name(), context, params, vp, vg, vs1, vs2, &a));
+    XPU_TRY(bnb_check_not_null(op.name(), "out_update_sq", out_update_sq));
+    XPU_TRY(bnb_check_not_null(op.name(), "out_param_sq", out_param_sq));
+    const double param_sq = param_square_sum(a);
+    XPU_TRY(op.end_views());
+    double update_sq = 0.0;
+    if (a.n > 0) XPU_TRY(direction_square_sum(op, a, false, &update_sq));
+    XPU_TRY(op.finish());
+    *out_update_sq = update_sq;
+    *out_param_sq = param_sq;
+    return BNB_OK;
 }
 
 bnb_status BNB_CALL xpu_percentile_clipping(bnb_context* context, const bnb_tensor* g, bnb_tensor* gnorm_history,

@@ -367,11 +367,20 @@ bnb_status Op::arg(const void* key, size_t bytes, bool write, DevArg* out) {
             }
         }
     }
+    /* One buffer per host range and op: a second wrapper of the same memory (an in-place operand, or a state a
+     * first kernel wrote and a second reads) would see stale data on devices that copy USE_HOST_PTR memory. */
+    for (Temp& t : temps_) {
+        if (t.host == key && t.bytes >= bytes) {
+            t.write = t.write || write;
+            out->mem = t.mem;
+            return BNB_OK;
+        }
+    }
     cl_int err = CL_SUCCESS;
-    const cl_mem_flags flags = CL_MEM_USE_HOST_PTR | (write ? CL_MEM_READ_WRITE : CL_MEM_READ_ONLY);
-    cl_mem mem = cl()->clCreateBuffer(exec_->context, flags, bytes, const_cast<void*>(key), &err);
+    cl_mem mem = cl()->clCreateBuffer(exec_->context, CL_MEM_USE_HOST_PTR | CL_MEM_READ_WRITE, bytes,
+                                      const_cast<void*>(key), &err);
     if (err != CL_SUCCESS) return check(err, "clCreateBuffer(CL_MEM_USE_HOST_PTR)");
-    temps_.push_back(Temp{mem, write, bytes});
+    temps_.push_back(Temp{mem, write, bytes, key});
     out->mem = mem;
     return BNB_OK;
 }
@@ -382,7 +391,7 @@ bnb_status Op::constant(const void* data, size_t bytes, DevArg* out) {
     cl_mem mem = cl()->clCreateBuffer(exec_->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
                                       const_cast<void*>(data), &err);
     if (err != CL_SUCCESS) return check(err, "clCreateBuffer(CL_MEM_COPY_HOST_PTR)");
-    temps_.push_back(Temp{mem, false, bytes});
+    temps_.push_back(Temp{mem, false, bytes, nullptr});
     out->mem = mem;
     return BNB_OK;
 }
@@ -392,7 +401,7 @@ bnb_status Op::scratch(size_t bytes, DevArg* out) {
     cl_int err = CL_SUCCESS;
     cl_mem mem = cl()->clCreateBuffer(exec_->context, CL_MEM_READ_WRITE, bytes, nullptr, &err);
     if (err != CL_SUCCESS) return check(err, "clCreateBuffer (scratch)");
-    temps_.push_back(Temp{mem, false, bytes});
+    temps_.push_back(Temp{mem, false, bytes, nullptr});
     out->mem = mem;
     return BNB_OK;
 }

@@ -190,6 +190,7 @@ class Op {
         cl_mem mem;
         bool write;
         size_t bytes;
+        const void* host; /* the wrapped host memory (USE_HOST_PTR temps), else NULL */
     };
     const char* name_;
     bnb_context* ctx_;

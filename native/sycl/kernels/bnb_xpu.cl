@@ -690,3 +690,83 @@ kernel void bnb_int8_quant_cols(const global uchar* A, int dtype, long a_stride,
     const float q = bnb_times127_in_dtype(v, dtype) / col_stats[c];
     CAt[r * cat_stride + c] = bnb_int8_round(q);
 }
+
+/* The update direction of one 32-bit element with the NEW states (the reference's update_states), into d[i]; the
+ * host sums d² in double in index order (bit-identical to the reference's norm). store != 0 also writes the new
+ * states (first pass of a trust-ratio step); store == 0 changes nothing (optimizer_unorm). */
+kernel void bnb_optim32_direction(const global uchar* p, const global uchar* g, int dtype, global float* state1,
+                                  global float* state2, long n, float16 hpv, int kind, int step, int store,
+                                  global float* d_out) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const bnb_hp h = bnb_hp_unpack(hpv, kind, step);
+    const float gr = bnb_load(g, dtype, i) * h.gscale;
+    const int decay_grad = h.wd > 0.0f;
+    float d;
+    switch (kind) {
+    case BNB_OPT_ADAM:
+    case BNB_OPT_LAMB: {
+        const float s1 = bnb_adam_m(&h, state1[i], gr), s2 = bnb_adam_v(&h, state2[i], gr);
+        const float denom = sqrt(s2) + h.eps_c2;
+        d = s1 / denom;
+        if (store) {
+            state1[i] = s1;
+            state2[i] = s2;
+        }
+        break;
+    }
+    case BNB_OPT_MOMENTUM:
+    case BNB_OPT_LARS: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, bnb_load(p, dtype, i)) : gr;
+        d = bnb_momentum(&h, state1[i], gw);
+        if (store) state1[i] = d;
+        break;
+    }
+    case BNB_OPT_RMSPROP: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, bnb_load(p, dtype, i)) : gr;
+        const float s1 = bnb_rmsprop(&h, state1[i], gw);
+        d = bnb_scaled_grad(&h, gw, s1);
+        if (store) state1[i] = s1;
+        break;
+    }
+    case BNB_OPT_ADAGRAD: {
+        const float gw = decay_grad ? bnb_decayed_grad(&h, gr, bnb_load(p, dtype, i)) : gr;
+        d = bnb_scaled_grad(&h, gw, bnb_adagrad(state1[i], gw));
+        break;
+    }
+    case BNB_OPT_LION: {
+        const float kept = state1[i] * h.beta1;
+        d = bnb_sign(fma(gr, h.omb1, kept));
+        break;
+    }
+    default: {
+        float m1 = state1[i], m2 = state1[n + i], nu = state2[i];
+        d = bnb_ademamix(&h, gr, &m1, &m2, &nu);
+        break;
+    }
+    }
+    d_out[i] = d;
+}
+
+/* Second pass of a trust-ratio step (the reference's apply_direction): p += alpha · direction, with the states the
+ * first pass wrote. */
+kernel void bnb_optim32_apply(global uchar* p, const global uchar* g, int dtype, const global float* state1,
+                              const global float* state2, long n, float16 hpv, int kind, int step, float alpha) {
+    const long i = get_global_id(0);
+    if (i >= n) return;
+    const bnb_hp h = bnb_hp_unpack(hpv, kind, step);
+    float pv = bnb_load(p, dtype, i);
+    float d;
+    if (kind == BNB_OPT_ADAM || kind == BNB_OPT_LAMB) {
+        const float denom = sqrt(state2[i]) + h.eps_c2;
+        d = state1[i] / denom;
+        pv = bnb_decoupled(&h, pv);
+    } else if (kind == BNB_OPT_RMSPROP) {
+        const float gr = bnb_load(g, dtype, i) * h.gscale;
+        const float gw = h.wd > 0.0f ? bnb_decayed_grad(&h, gr, pv) : gr;
+        d = bnb_scaled_grad(&h, gw, state1[i]);
+    } else {
+        d = state1[i]; /* momentum, lars */
+    }
+    bnb_store(p, dtype, i, fma(d, alpha, pv));
+}
