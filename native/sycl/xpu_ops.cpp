@@ -81,8 +81,8 @@ bnb_status BNB_CALL xpu_quantize_blockwise(bnb_context* context, const bnb_tenso
     bnb_tensor *vA, *vcode, *vcodes, *vabsmax;
     XPU_TRY(op.view("A", A, &vA));
     XPU_TRY(op.view("code", code, &vcode));
-    XPU_TRY(op.view("out_codes", out_codes, &vcodes));
-    XPU_TRY(op.view("out_absmax", out_absmax, &vabsmax));
+    XPU_TRY(op.view("out_codes", out_codes, &vcodes, false));
+    XPU_TRY(op.view("out_absmax", out_absmax, &vabsmax, false));
     bnb_quantize_blockwise_args a;
     XPU_TRY(bnb_validate_quantize_blockwise(op.name(), context, vA, vcode, blocksize, rounding, vcodes, vabsmax, &a));
     if (a.n == 0) return BNB_OK;
@@ -118,10 +118,10 @@ bnb_status BNB_CALL xpu_dequantize_blockwise(bnb_context* context, const bnb_ten
     XPU_TRY(op.begin());
     bnb_tensor *vcodes, *vcode, *vout;
     const bnb_absmax* vabsmax;
-    XPU_TRY(op.view("codes", codes, &vcodes));
-    XPU_TRY(op.view_absmax(absmax, &vabsmax));
-    XPU_TRY(op.view("code", code, &vcode));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("codes", codes, &vcodes, false));
+    XPU_TRY(op.view_absmax(absmax, &vabsmax, false));
+    XPU_TRY(op.view("code", code, &vcode, false));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_dequantize_blockwise_args a;
     XPU_TRY(bnb_validate_dequantize_blockwise(op.name(), context, vcodes, vabsmax, vcode, blocksize, vout, &a));
     if (a.n == 0) return BNB_OK;
@@ -149,8 +149,8 @@ bnb_status BNB_CALL xpu_quantize_4bit(bnb_context* context, const bnb_tensor* A,
     XPU_TRY(op.begin());
     bnb_tensor *vA, *vpacked, *vabsmax;
     XPU_TRY(op.view("A", A, &vA));
-    XPU_TRY(op.view("out_packed", out_packed, &vpacked));
-    XPU_TRY(op.view("out_absmax", out_absmax, &vabsmax));
+    XPU_TRY(op.view("out_packed", out_packed, &vpacked, false));
+    XPU_TRY(op.view("out_absmax", out_absmax, &vabsmax, false));
     bnb_quantize_4bit_args a;
     XPU_TRY(bnb_validate_quantize_4bit(op.name(), context, vA, quant_type, blocksize, vpacked, vabsmax, &a));
     if (a.n == 0) return BNB_OK;
@@ -181,9 +181,9 @@ bnb_status BNB_CALL xpu_dequantize_4bit(bnb_context* context, const bnb_tensor* 
     XPU_TRY(op.begin());
     bnb_tensor *vpacked, *vout;
     const bnb_absmax* vabsmax;
-    XPU_TRY(op.view("packed", packed, &vpacked));
-    XPU_TRY(op.view_absmax(absmax, &vabsmax));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("packed", packed, &vpacked, false));
+    XPU_TRY(op.view_absmax(absmax, &vabsmax, false));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_dequantize_4bit_args a;
     XPU_TRY(bnb_validate_dequantize_4bit(op.name(), context, vpacked, vabsmax, quant_type, blocksize, vout, &a));
     if (a.n == 0) return BNB_OK;
@@ -211,11 +211,11 @@ bnb_status gemm_4bit(const char* name, bool small_m_path, bnb_context* context, 
     XPU_TRY(op.begin());
     bnb_tensor *vA, *vW, *vbias, *vout;
     const bnb_absmax* vabsmax;
-    XPU_TRY(op.view("A", A, &vA));
-    XPU_TRY(op.view("W", W, &vW));
-    XPU_TRY(op.view_absmax(absmax, &vabsmax));
-    XPU_TRY(op.view("bias", bias, &vbias));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("A", A, &vA, false));
+    XPU_TRY(op.view("W", W, &vW, false));
+    XPU_TRY(op.view_absmax(absmax, &vabsmax, false));
+    XPU_TRY(op.view("bias", bias, &vbias, false));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_gemm_4bit_args a;
     XPU_TRY(bnb_validate_gemm_4bit(name, context, vA, vW, weight_format, BNB_WEIGHT_STANDARD, vabsmax, quant_type,
                                    blocksize, vbias, vout, &a));
@@ -270,9 +270,9 @@ bnb_status BNB_CALL xpu_int8_vectorwise_dequant(bnb_context* context, const bnb_
     Op op("int8_vectorwise_dequant", context);
     XPU_TRY(op.begin());
     bnb_tensor *vCA, *vrow, *vout;
-    XPU_TRY(op.view("CA", CA, &vCA));
-    XPU_TRY(op.view("row_stats", row_stats, &vrow));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("CA", CA, &vCA, false));
+    XPU_TRY(op.view("row_stats", row_stats, &vrow, false));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_int8_dequant_args a;
     XPU_TRY(bnb_int8_resolve_vectorwise_dequant(op.name(), context, vCA, vrow, vout, &a));
     if (a.CA.rows == 0 || a.CA.cols == 0) return BNB_OK;
@@ -295,10 +295,12 @@ bnb_status BNB_CALL xpu_int8_linear_matmul(bnb_context* context, const bnb_tenso
                                            bnb_tensor* out) {
     Op op("int8_linear_matmul", context);
     XPU_TRY(op.begin());
+    /* the validator reads A and B only for its int32-overflow dry run, which needs K > 131071 */
+    const bool matmul_dry_run = A != nullptr && A->ndim == 2 && A->shape[1] > 131071;
     bnb_tensor *vA, *vB, *vout;
-    XPU_TRY(op.view("A", A, &vA));
-    XPU_TRY(op.view("B", B, &vB));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("A", A, &vA, matmul_dry_run));
+    XPU_TRY(op.view("B", B, &vB, matmul_dry_run));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_int8_matmul_args a;
     XPU_TRY(bnb_int8_resolve_linear_matmul(op.name(), context, vA, vB, vout, &a));
     if (a.A.rows == 0 || a.B.rows == 0) return BNB_OK;
@@ -323,11 +325,11 @@ bnb_status BNB_CALL xpu_int8_mm_dequant(bnb_context* context, const bnb_tensor* 
     Op op("int8_mm_dequant", context);
     XPU_TRY(op.begin());
     bnb_tensor *vC, *vrow, *vcol, *vbias, *vout;
-    XPU_TRY(op.view("C", C, &vC));
-    XPU_TRY(op.view("row_stats", row_stats, &vrow));
-    XPU_TRY(op.view("col_stats", col_stats, &vcol));
-    XPU_TRY(op.view("bias", bias, &vbias));
-    XPU_TRY(op.view("out", out, &vout));
+    XPU_TRY(op.view("C", C, &vC, false));
+    XPU_TRY(op.view("row_stats", row_stats, &vrow, false));
+    XPU_TRY(op.view("col_stats", col_stats, &vcol, false));
+    XPU_TRY(op.view("bias", bias, &vbias, false));
+    XPU_TRY(op.view("out", out, &vout, false));
     bnb_int8_mm_dequant_args a;
     XPU_TRY(bnb_int8_resolve_mm_dequant(op.name(), context, vC, vrow, vcol, vbias, vout, &a));
     if (a.C.rows == 0 || a.C.cols == 0) return BNB_OK;
@@ -404,11 +406,11 @@ bnb_status int8_quant(const char* name, bool double_quant, bnb_context* context,
     XPU_TRY(op.begin());
     bnb_tensor *vA, *vCA, *vCAt, *vrow, *vcol, *vlist;
     XPU_TRY(op.view("A", A, &vA));
-    XPU_TRY(op.view("out_CA", out_CA, &vCA));
-    XPU_TRY(op.view("out_CAt", double_quant ? out_CAt : nullptr, &vCAt));
-    XPU_TRY(op.view("out_row_stats", out_row_stats, &vrow));
-    XPU_TRY(op.view("out_col_stats", double_quant ? out_col_stats : nullptr, &vcol));
-    XPU_TRY(op.view("out_outlier_cols", out_outlier_cols, &vlist));
+    XPU_TRY(op.view("out_CA", out_CA, &vCA, false));
+    XPU_TRY(op.view("out_CAt", double_quant ? out_CAt : nullptr, &vCAt, false));
+    XPU_TRY(op.view("out_row_stats", out_row_stats, &vrow, false));
+    XPU_TRY(op.view("out_col_stats", double_quant ? out_col_stats : nullptr, &vcol, false));
+    XPU_TRY(op.view("out_outlier_cols", out_outlier_cols, &vlist, false));
     bnb_int8_quant_args a;
     XPU_TRY(bnb_int8_resolve_quant(name, context, vA, threshold, vCA, vCAt, vrow, vcol, vlist, out_outlier_count,
                                    double_quant ? 1 : 0, &a));
@@ -575,11 +577,14 @@ bnb_status BNB_CALL xpu_optimizer_update_32bit(bnb_context* context, const bnb_o
                                                float* out_unorm) {
     Op op("optimizer_update_32bit", context);
     XPU_TRY(op.begin());
+    /* p is read on the host only for a trust ratio's ‖p‖ (max_unorm > 0 without a given param_norm) */
+    const bool trust_ratio_may_read_p =
+        params != nullptr && params->struct_size >= sizeof(bnb_optimizer_params) && params->max_unorm != 0.0;
     bnb_tensor *vp, *vg, *vs1, *vs2;
-    XPU_TRY(op.view("p", p, &vp));
+    XPU_TRY(op.view("p", p, &vp, trust_ratio_may_read_p));
     XPU_TRY(op.view("g", g, &vg));
-    XPU_TRY(op.view("state1", state1, &vs1));
-    XPU_TRY(op.view("state2", state2, &vs2));
+    XPU_TRY(op.view("state1", state1, &vs1, false));
+    XPU_TRY(op.view("state2", state2, &vs2, false));
     bnb_optim_args a;
     XPU_TRY(bnb_optim_resolve_32bit(op.name(), context, params, vp, vg, vs1, vs2, &a));
     if (a.hp.trust_ratio) return trust_ratio_step(op, a, out_unorm);
@@ -614,12 +619,12 @@ bnb_status BNB_CALL xpu_optimizer_update_8bit_blockwise(bnb_context* context, co
     Op op("optimizer_update_8bit_blockwise", context);
     XPU_TRY(op.begin());
     bnb_tensor *vp, *vg, *vs1, *vs2, *va1, *va2, *vq1, *vq2;
-    XPU_TRY(op.view("p", p, &vp));
+    XPU_TRY(op.view("p", p, &vp, false));
     XPU_TRY(op.view("g", g, &vg));
-    XPU_TRY(op.view("state1", state1, &vs1));
-    XPU_TRY(op.view("state2", state2, &vs2));
-    XPU_TRY(op.view("absmax1", absmax1, &va1));
-    XPU_TRY(op.view("absmax2", absmax2, &va2));
+    XPU_TRY(op.view("state1", state1, &vs1, false));
+    XPU_TRY(op.view("state2", state2, &vs2, false));
+    XPU_TRY(op.view("absmax1", absmax1, &va1, false));
+    XPU_TRY(op.view("absmax2", absmax2, &va2, false));
     XPU_TRY(op.view("qmap1", qmap1, &vq1));
     XPU_TRY(op.view("qmap2", qmap2, &vq2));
     bnb_optim_args a;
@@ -675,8 +680,8 @@ bnb_status BNB_CALL xpu_optimizer_unorm(bnb_context* context, const bnb_optimize
     bnb_tensor *vp, *vg, *vs1, *vs2;
     XPU_TRY(op.view("p", p, &vp));
     XPU_TRY(op.view("g", g, &vg));
-    XPU_TRY(op.view("state1", state1, &vs1));
-    XPU_TRY(op.view("state2", state2, &vs2));
+    XPU_TRY(op.view("state1", state1, &vs1, false));
+    XPU_TRY(op.view("state2", state2, &vs2, false));
     bnb_optim_args a;
     XPU_TRY(bnb_optim_resolve_32bit(op.name(), context, params, vp, vg, vs1, vs2, &a));
     XPU_TRY(bnb_check_not_null(op.name(), "out_update_sq", out_update_sq));

@@ -267,7 +267,7 @@ bnb_status Op::sync() {
     return check(cl()->clFinish(exec_->queue), "clFinish");
 }
 
-bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out) {
+bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out, bool host_read) {
     *out = const_cast<bnb_tensor*>(t);
     if (t == nullptr || t->data == nullptr) return BNB_OK;
     if (!is_cl_mem_ref(t->data)) {
@@ -276,12 +276,11 @@ bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out) {
         return sync();
     }
     const cl_mem mem = cl_mem_of(t->data);
-    tensors_.push_back(*t);
-    bnb_tensor* shadow = &tensors_.back();
-    *out = shadow;
     for (const Mapping& m : maps_)
         if (m.mem == mem) {
-            shadow->data = m.host;
+            tensors_.push_back(*t);
+            tensors_.back().data = m.host;
+            *out = &tensors_.back();
             return BNB_OK;
         }
     cl_context owner = nullptr;
@@ -301,6 +300,10 @@ bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out) {
         return bnb_fail(BNB_ERR_BUFFER_TOO_SMALL, name_,
                         "%s declares %lld elements of %zu bytes but its cl_mem holds %zu bytes", arg,
                         static_cast<long long>(numel), elem, size);
+    if (!host_read) return BNB_OK; /* *out = t: the reference goes to the kernel as it is (Op::arg) */
+    tensors_.push_back(*t);
+    bnb_tensor* shadow = &tensors_.back();
+    *out = shadow;
     cl_int err = CL_SUCCESS;
     void* host = cl()->clEnqueueMapBuffer(exec_->queue, mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0, nullptr,
                                           nullptr, &err);
@@ -310,18 +313,18 @@ bnb_status Op::view(const char* arg, const bnb_tensor* t, bnb_tensor** out) {
     return BNB_OK;
 }
 
-bnb_status Op::view_absmax(const bnb_absmax* absmax, const bnb_absmax** out) {
+bnb_status Op::view_absmax(const bnb_absmax* absmax, const bnb_absmax** out, bool host_read) {
     *out = absmax;
     if (absmax == nullptr) return BNB_OK;
     absmaxes_.push_back(*absmax);
     bnb_absmax* shadow = &absmaxes_.back();
     bnb_tensor* t = nullptr;
-    BNB_TRY(view("absmax.values", absmax->values, &t));
+    BNB_TRY(view("absmax.values", absmax->values, &t, host_read));
     shadow->values = t;
     if (absmax->struct_size >= offsetof(bnb_absmax, nested_offset) + sizeof(float) && absmax->nested) {
-        BNB_TRY(view("absmax.nested_absmax", absmax->nested_absmax, &t));
+        BNB_TRY(view("absmax.nested_absmax", absmax->nested_absmax, &t, host_read));
         shadow->nested_absmax = t;
-        BNB_TRY(view("absmax.nested_code", absmax->nested_code, &t));
+        BNB_TRY(view("absmax.nested_code", absmax->nested_code, &t, host_read));
         shadow->nested_code = t;
     }
     *out = shadow;
@@ -341,6 +344,10 @@ bnb_status Op::end_views() {
 bnb_status Op::arg(const void* key, size_t bytes, bool write, DevArg* out) {
     *out = DevArg{};
     if (key == nullptr || bytes == 0) return BNB_OK;
+    if (is_cl_mem_ref(key)) { /* passed through by view(…, host_read = false), checked there */
+        out->mem = cl_mem_of(key);
+        return BNB_OK;
+    }
     const char* p = static_cast<const char*>(key);
     for (const Mapping& m : maps_) {
         if (p >= m.host && p < m.host + m.bytes) {

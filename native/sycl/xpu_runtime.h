@@ -143,9 +143,12 @@ class Op {
     bnb_context* context() const { return ctx_; }
     const Exec& exec() const { return *exec_; }
 
-    /* A host-readable stand-in for t (t itself for host pointers and NULL). */
-    bnb_status view(const char* arg, const bnb_tensor* t, bnb_tensor** out);
-    bnb_status view_absmax(const bnb_absmax* absmax, const bnb_absmax** out);
+    /* The tensor the validators see: t itself for host pointers and NULL; for a cl_mem reference a host-readable
+     * stand-in (the buffer mapped) when host_read, else t itself after the context and size checks (validators
+     * never read outputs or the inputs of most ops: only NaN checks, code tables and a few host-side reductions
+     * do, so kernel ops map only those; everything else stays on the device). */
+    bnb_status view(const char* arg, const bnb_tensor* t, bnb_tensor** out, bool host_read = true);
+    bnb_status view_absmax(const bnb_absmax* absmax, const bnb_absmax** out, bool host_read = true);
     /* Waits for queued work (before the host reads or writes memory the device may touch). */
     bnb_status sync();
     /* Ends the validation phase: unmaps every mapped cl_mem. Views may then serve only as lookup keys. */

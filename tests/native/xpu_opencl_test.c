@@ -72,6 +72,172 @@ static cl_mem make_buffer(cl_context c, size_t bytes, const void* init) {
     return err == CL_SUCCESS ? m : NULL;
 }
 
+static void read_back(cl_command_queue q, cl_mem m, void* dst, size_t bytes) {
+    clEnqueueReadBuffer(q, m, CL_TRUE, 0, bytes, dst, 0, NULL, NULL);
+}
+
+/* More ops with every operand a cl_mem reference (inputs the validators do not read stay on the device), each
+ * compared with bnb_cpu_ref on host copies of the same data: 4-bit dequantize, 8-bit blockwise round trip, the
+ * LLM.int8 chain and a 32-bit Adam step. */
+static void more_ops_on_cl_mem(const bnb_api* X, bnb_context* xctx, const bnb_api* R, bnb_context* rctx, cl_context c,
+                               cl_command_queue q) {
+    enum { M = 3, K = 96, N = 40, BS = 64 };
+    static float a[M * K], w[N * K], code[256], absmax_r[(M * K + BS - 1) / BS], absmax_d[(M * K + BS - 1) / BS],
+        deq_r[M * K], deq_d[M * K];
+    static uint8_t codes_r[M * K], codes_d[M * K];
+    static int8_t ca_r[M * K], ca_d[M * K], cb_r[N * K], cb_d[N * K];
+    static float rs_r[M], rs_d[M], ws_r[N], ws_d[N], out_r[M * N], out_d[M * N];
+    static int32_t c_r[M * N], c_d[M * N];
+    static float p_r[M * K], p_d[M * K], s1_r[M * K], s1_d[M * K], s2_r[M * K], s2_d[M * K];
+    int i;
+    for (i = 0; i < M * K; ++i) a[i] = rnd();
+    for (i = 0; i < N * K; ++i) w[i] = rnd();
+    {
+        bnb_tensor t = bnbt_tensor1(code, BNB_DTYPE_F32, 256);
+        R->get_code_table(BNB_TABLE_DYNAMIC_SIGNED, &t);
+    }
+    /* reference on host memory */
+    {
+        bnb_tensor tA = bnbt_tensor1(a, BNB_DTYPE_F32, M * K), tc = bnbt_tensor1(code, BNB_DTYPE_F32, 256),
+                   tq = bnbt_tensor1(codes_r, BNB_DTYPE_U8, M * K),
+                   tm = bnbt_tensor1(absmax_r, BNB_DTYPE_F32, (M * K + BS - 1) / BS),
+                   td = bnbt_tensor1(deq_r, BNB_DTYPE_F32, M * K), tA2 = bnbt_tensor2(a, BNB_DTYPE_F32, M, K),
+                   tW2 = bnbt_tensor2(w, BNB_DTYPE_F32, N, K), tca = bnbt_tensor2(ca_r, BNB_DTYPE_I8, M, K),
+                   tcb = bnbt_tensor2(cb_r, BNB_DTYPE_I8, N, K), trs = bnbt_tensor1(rs_r, BNB_DTYPE_F32, M),
+                   tws = bnbt_tensor1(ws_r, BNB_DTYPE_F32, N), tC = bnbt_tensor2(c_r, BNB_DTYPE_I32, M, N),
+                   tO = bnbt_tensor2(out_r, BNB_DTYPE_F32, M, N);
+        bnb_absmax am;
+        memset(&am, 0, sizeof am);
+        am.struct_size = sizeof am;
+        am.values = &tm;
+        CHECK(R->quantize_blockwise(rctx, &tA, &tc, BS, BNB_ROUND_NEAREST, &tq, &tm) == BNB_OK &&
+                  R->dequantize_blockwise(rctx, &tq, &am, &tc, BS, &td) == BNB_OK &&
+                  R->int8_vectorwise_quant(rctx, &tA2, 0.0f, &tca, &trs, NULL, NULL) == BNB_OK &&
+                  R->int8_vectorwise_quant(rctx, &tW2, 0.0f, &tcb, &tws, NULL, NULL) == BNB_OK &&
+                  R->int8_linear_matmul(rctx, &tca, &tcb, &tC) == BNB_OK &&
+                  R->int8_mm_dequant(rctx, &tC, &trs, &tws, NULL, &tO) == BNB_OK,
+              "reference chain: %s", R->last_error_message());
+    }
+    /* the same on cl_mem buffers */
+    {
+        cl_mem mA = make_buffer(c, sizeof a, a), mW = make_buffer(c, sizeof w, w),
+               mc = make_buffer(c, sizeof code, code), mq = make_buffer(c, sizeof codes_d, NULL),
+               mm = make_buffer(c, sizeof absmax_d, NULL), md = make_buffer(c, sizeof deq_d, NULL),
+               mca = make_buffer(c, sizeof ca_d, NULL), mcb = make_buffer(c, sizeof cb_d, NULL),
+               mrs = make_buffer(c, sizeof rs_d, NULL), mws = make_buffer(c, sizeof ws_d, NULL),
+               mC = make_buffer(c, sizeof c_d, NULL), mO = make_buffer(c, sizeof out_d, NULL);
+        bnb_tensor tA = bnbt_tensor1(CL_MEM_REF(mA), BNB_DTYPE_F32, M * K),
+                   tc = bnbt_tensor1(CL_MEM_REF(mc), BNB_DTYPE_F32, 256),
+                   tq = bnbt_tensor1(CL_MEM_REF(mq), BNB_DTYPE_U8, M * K),
+                   tm = bnbt_tensor1(CL_MEM_REF(mm), BNB_DTYPE_F32, (M * K + BS - 1) / BS),
+                   td = bnbt_tensor1(CL_MEM_REF(md), BNB_DTYPE_F32, M * K),
+                   tA2 = bnbt_tensor2(CL_MEM_REF(mA), BNB_DTYPE_F32, M, K),
+                   tW2 = bnbt_tensor2(CL_MEM_REF(mW), BNB_DTYPE_F32, N, K),
+                   tca = bnbt_tensor2(CL_MEM_REF(mca), BNB_DTYPE_I8, M, K),
+                   tcb = bnbt_tensor2(CL_MEM_REF(mcb), BNB_DTYPE_I8, N, K),
+                   trs = bnbt_tensor1(CL_MEM_REF(mrs), BNB_DTYPE_F32, M),
+                   tws = bnbt_tensor1(CL_MEM_REF(mws), BNB_DTYPE_F32, N),
+                   tC = bnbt_tensor2(CL_MEM_REF(mC), BNB_DTYPE_I32, M, N),
+                   tO = bnbt_tensor2(CL_MEM_REF(mO), BNB_DTYPE_F32, M, N);
+        bnb_absmax am;
+        memset(&am, 0, sizeof am);
+        am.struct_size = sizeof am;
+        am.values = &tm;
+        CHECK(X->quantize_blockwise(xctx, &tA, &tc, BS, BNB_ROUND_NEAREST, &tq, &tm) == BNB_OK,
+              "quantize_blockwise: %s", X->last_error_message());
+        CHECK(X->dequantize_blockwise(xctx, &tq, &am, &tc, BS, &td) == BNB_OK, "dequantize_blockwise: %s",
+              X->last_error_message());
+        CHECK(X->int8_vectorwise_quant(xctx, &tA2, 0.0f, &tca, &trs, NULL, NULL) == BNB_OK, "int8_vectorwise_quant: %s",
+              X->last_error_message());
+        CHECK(X->int8_vectorwise_quant(xctx, &tW2, 0.0f, &tcb, &tws, NULL, NULL) == BNB_OK, "int8_vectorwise_quant W");
+        CHECK(X->int8_linear_matmul(xctx, &tca, &tcb, &tC) == BNB_OK, "int8_linear_matmul: %s",
+              X->last_error_message());
+        CHECK(X->int8_mm_dequant(xctx, &tC, &trs, &tws, NULL, &tO) == BNB_OK, "int8_mm_dequant: %s",
+              X->last_error_message());
+        read_back(q, mq, codes_d, sizeof codes_d);
+        read_back(q, mm, absmax_d, sizeof absmax_d);
+        read_back(q, md, deq_d, sizeof deq_d);
+        read_back(q, mca, ca_d, sizeof ca_d);
+        read_back(q, mcb, cb_d, sizeof cb_d);
+        read_back(q, mrs, rs_d, sizeof rs_d);
+        read_back(q, mws, ws_d, sizeof ws_d);
+        read_back(q, mC, c_d, sizeof c_d);
+        read_back(q, mO, out_d, sizeof out_d);
+        CHECK(memcmp(codes_d, codes_r, sizeof codes_r) == 0 && memcmp(absmax_d, absmax_r, sizeof absmax_r) == 0,
+              "quantize_blockwise on cl_mem differs from bnb_cpu_ref");
+        CHECK(memcmp(deq_d, deq_r, sizeof deq_r) == 0, "dequantize_blockwise on cl_mem differs");
+        CHECK(memcmp(ca_d, ca_r, sizeof ca_r) == 0 && memcmp(rs_d, rs_r, sizeof rs_r) == 0 &&
+                  memcmp(cb_d, cb_r, sizeof cb_r) == 0 && memcmp(ws_d, ws_r, sizeof ws_r) == 0,
+              "int8_vectorwise_quant on cl_mem differs");
+        CHECK(memcmp(c_d, c_r, sizeof c_r) == 0, "int8_linear_matmul on cl_mem differs");
+        CHECK(memcmp(out_d, out_r, sizeof out_r) == 0, "int8_mm_dequant on cl_mem differs");
+        clReleaseMemObject(mA);
+        clReleaseMemObject(mW);
+        clReleaseMemObject(mc);
+        clReleaseMemObject(mq);
+        clReleaseMemObject(mm);
+        clReleaseMemObject(md);
+        clReleaseMemObject(mca);
+        clReleaseMemObject(mcb);
+        clReleaseMemObject(mrs);
+        clReleaseMemObject(mws);
+        clReleaseMemObject(mC);
+        clReleaseMemObject(mO);
+    }
+    /* a 32-bit AdamW step with max_unorm (trust ratio: two kernels around a host norm), in place on cl_mem */
+    {
+        bnb_optimizer_params prm;
+        cl_mem mp, mg, ms1, ms2;
+        float unorm_r = 0.0f, unorm_d = 0.0f;
+        memset(&prm, 0, sizeof prm);
+        prm.struct_size = sizeof prm;
+        prm.kind = BNB_OPTIM_ADAM;
+        prm.step = 3;
+        prm.lr = 1e-3;
+        prm.beta1 = 0.9;
+        prm.beta2 = 0.999;
+        prm.eps = 1e-8;
+        prm.weight_decay = 0.01;
+        prm.gnorm_scale = 1.0;
+        prm.max_unorm = 0.02;
+        prm.param_norm = -1.0;
+        for (i = 0; i < M * K; ++i) {
+            p_r[i] = p_d[i] = rnd();
+            s1_r[i] = s1_d[i] = rnd() * 0.01f;
+            s2_r[i] = s2_d[i] = fabsf(rnd()) * 0.001f;
+        }
+        {
+            bnb_tensor tp = bnbt_tensor1(p_r, BNB_DTYPE_F32, M * K), tg = bnbt_tensor1(a, BNB_DTYPE_F32, M * K),
+                       t1 = bnbt_tensor1(s1_r, BNB_DTYPE_F32, M * K), t2 = bnbt_tensor1(s2_r, BNB_DTYPE_F32, M * K);
+            CHECK(R->optimizer_update_32bit(rctx, &prm, &tp, &tg, &t1, &t2, &unorm_r) == BNB_OK, "reference step: %s",
+                  R->last_error_message());
+        }
+        mp = make_buffer(c, sizeof p_d, p_d);
+        mg = make_buffer(c, sizeof a, a);
+        ms1 = make_buffer(c, sizeof s1_d, s1_d);
+        ms2 = make_buffer(c, sizeof s2_d, s2_d);
+        {
+            bnb_tensor tp = bnbt_tensor1(CL_MEM_REF(mp), BNB_DTYPE_F32, M * K),
+                       tg = bnbt_tensor1(CL_MEM_REF(mg), BNB_DTYPE_F32, M * K),
+                       t1 = bnbt_tensor1(CL_MEM_REF(ms1), BNB_DTYPE_F32, M * K),
+                       t2 = bnbt_tensor1(CL_MEM_REF(ms2), BNB_DTYPE_F32, M * K);
+            CHECK(X->optimizer_update_32bit(xctx, &prm, &tp, &tg, &t1, &t2, &unorm_d) == BNB_OK,
+                  "optimizer_update_32bit on cl_mem: %s", X->last_error_message());
+        }
+        read_back(q, mp, p_d, sizeof p_d);
+        read_back(q, ms1, s1_d, sizeof s1_d);
+        read_back(q, ms2, s2_d, sizeof s2_d);
+        CHECK(memcmp(p_d, p_r, sizeof p_r) == 0 && memcmp(s1_d, s1_r, sizeof s1_r) == 0 &&
+                  memcmp(s2_d, s2_r, sizeof s2_r) == 0 && unorm_d == unorm_r && unorm_r > 0.0f,
+              "trust-ratio AdamW step on cl_mem differs from bnb_cpu_ref (unorm %g vs %g)", (double)unorm_d,
+              (double)unorm_r);
+        clReleaseMemObject(mp);
+        clReleaseMemObject(mg);
+        clReleaseMemObject(ms1);
+        clReleaseMemObject(ms2);
+    }
+}
+
 int main(int argc, char** argv) {
     enum { N = 96, K = 256, BS = 64 };
     static float A[K], W[N * K], out_ref[N], out_dev[N], absmax_ref[N * K / BS], absmax_dev[N * K / BS];
@@ -205,6 +371,7 @@ int main(int argc, char** argv) {
         clReleaseMemObject(mSmall);
         clReleaseMemObject(mOther);
     }
+    more_ops_on_cl_mem(X, xctx, R, rctx, clctx, queue);
     CHECK(X->context_set_stream(xctx, NULL) == BNB_OK, "context_set_stream(NULL)");
     CHECK(X->stream_destroy(stream) == BNB_OK, "stream_destroy of a wrapped queue");
     CHECK(clFinish(queue) == CL_SUCCESS, "the application's queue is unusable after stream_destroy");
