@@ -52,8 +52,14 @@ var markdownOpt = new Option<bool>("--markdown") { Description = "Print a Markdo
 var plotOpt = new Option<string?>("--plot") { Description = "Write a bar chart (GB/s or GFLOP/s per backend) to this PNG file" };
 var jsonOutOpt = new Option<string?>("--json-out") { Description = "Also write the JSON array to this file" };
 var bench = new Command("bench", "Time ops side by side on the loaded backends (median of repeated runs after warm-up)");
+var kindOpt = new Option<string>("--kind") { Description = "optim: adam | adamw | lamb | ademamix | lion | sgd | lars | rmsprop | adagrad", DefaultValueFactory = _ => "adamw" };
+var bitsOpt = new Option<int>("--bits") { Description = "optim: optimizer state bits, 32 or 8", DefaultValueFactory = _ => 32 };
+var pagedOpt = new Option<bool>("--paged") { Description = "optim: paged state (budget: --budget-mib, default a quarter of the state)" };
+var paramsOpt = new Option<long>("--params") { Description = "optim: total f32 parameters", DefaultValueFactory = _ => 100_000_000 };
+var tensorParamsOpt = new Option<long>("--tensor-params") { Description = "optim: elements per parameter tensor", DefaultValueFactory = _ => 1L << 22 };
+var budgetOpt = new Option<long?>("--budget-mib") { Description = "optim --paged: pager budget in MiB" };
 bench.Arguments.Add(op);
-foreach (Option o in new Option[] { backendOpt, threadsOpt, mOpt, kOpt, nOpt, quantOpt, dtypeOpt, blocksizeOpt, packedOpt, hotOpt, roundingOpt, repeatOpt, warmupOpt, maxSecondsOpt, benchJson, markdownOpt, plotOpt, jsonOutOpt, libraries })
+foreach (Option o in new Option[] { backendOpt, threadsOpt, mOpt, kOpt, nOpt, quantOpt, dtypeOpt, blocksizeOpt, packedOpt, hotOpt, roundingOpt, repeatOpt, warmupOpt, maxSecondsOpt, benchJson, markdownOpt, plotOpt, jsonOutOpt, kindOpt, bitsOpt, pagedOpt, paramsOpt, tensorParamsOpt, budgetOpt, libraries })
 {
     bench.Options.Add(o);
 }
@@ -62,7 +68,10 @@ bench.SetAction(r => BenchCommand.Run(new BenchArgs(
     r.GetValue(op)!, r.GetValue(backendOpt)!, r.GetValue(threadsOpt)!, r.GetValue(mOpt), r.GetValue(kOpt), r.GetValue(nOpt), r.GetValue(quantOpt),
     r.GetValue(dtypeOpt)!, r.GetValue(blocksizeOpt), r.GetValue(packedOpt), r.GetValue(hotOpt), r.GetValue(roundingOpt)!, r.GetValue(repeatOpt),
     r.GetValue(warmupOpt), r.GetValue(maxSecondsOpt), r.GetValue(benchJson), r.GetValue(markdownOpt), r.GetValue(plotOpt), r.GetValue(jsonOutOpt),
-    r.GetValue(libraries) ?? [])));
+    r.GetValue(libraries) ?? [])
+{
+    Optim = new OptimBenchArgs(r.GetValue(kindOpt)!, r.GetValue(bitsOpt), r.GetValue(pagedOpt), r.GetValue(paramsOpt), r.GetValue(tensorParamsOpt), r.GetValue(budgetOpt)),
+}));
 
 var qInput = new Argument<string>("input") { Description = "Source model: a safetensors file with F32/F16/BF16 weights (config.json next to it is carried over)" };
 var qOutput = new Option<string>("--output", "-o") { Description = "Output directory for model.safetensors and config.json", Required = true };

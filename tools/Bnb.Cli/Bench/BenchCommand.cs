@@ -29,7 +29,11 @@ internal sealed record BenchArgs(
     bool Markdown,
     string? Plot,
     string? JsonOut,
-    IReadOnlyList<string> Libraries);
+    IReadOnlyList<string> Libraries)
+{
+    /// <summary><c>bnb bench optim</c> settings (null for the other ops).</summary>
+    public OptimBenchArgs? Optim { get; init; }
+}
 
 /// <summary>One job: a spec on one backend with one thread count (backend "memory" = the STREAM-like probe).</summary>
 internal sealed record BenchJob(string Backend, BenchSpec Spec, int Threads);
@@ -39,9 +43,9 @@ internal sealed record BenchJob(string Backend, BenchSpec Spec, int Threads);
 /// operands once, <c>--warmup</c> untimed calls, then up to <c>--repeat</c> timed calls (fewer when they exceed
 /// <c>--max-seconds</c>), report the median.
 /// </summary>
-internal static class BenchCommand
+internal static partial class BenchCommand
 {
-    public static readonly string[] Ops = ["gemv", "gemm", "quantize", "dequantize", "int8-matmul", "stream", "suite"];
+    public static readonly string[] Ops = ["gemv", "gemm", "quantize", "dequantize", "int8-matmul", "stream", "suite", "optim"];
 
     public static int Run(BenchArgs args)
     {
@@ -95,6 +99,11 @@ internal static class BenchCommand
         }
 
         int[] threads = ParseThreads(args.Threads);
+        if (args.Op == "optim")
+        {
+            return RunOptim(args, runtime, backends, threads, ui, err);
+        }
+
         List<BenchJob> jobs = args.Op == "suite"
             ? Suite.Jobs(available.Select(b => b.Name).ToList(), runtime.DefaultBackend?.Name, threads)
             : [.. Jobs(args, backends.Select(b => b.Name).ToList(), threads)];
@@ -246,7 +255,7 @@ internal static class BenchCommand
         }, progress);
     }
 
-    private static Measurement Time(BenchJob job, BenchArgs a, long bytes, double flops, int copies, Func<int, double> once, Action<double> progress)
+    internal static Measurement Time(BenchJob job, BenchArgs a, long bytes, double flops, int copies, Func<int, double> once, Action<double> progress)
     {
         int iteration = 0;
         int warmups = 0;

@@ -36,6 +36,29 @@ internal sealed record Measurement(
     };
 
     /// <summary>GB/s for bandwidth-bound ops, GFLOP/s (GOP/s for int8) for compute-bound ones.</summary>
+    /// <summary><c>bench optim</c>: parameters updated per second (one step over all parameters / median).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? ParamsPerS { get; init; }
+
+    /// <summary><c>bench optim</c>: optimizer state bytes per parameter (all state tensors / parameters).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? StateBytesPerParam { get; init; }
+
+    /// <summary><c>bench optim</c>: 32 or 8.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? Bits { get; init; }
+
+    /// <summary><c>bench optim</c>: paged state.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? Paged { get; init; }
+
+    /// <summary><c>bench optim --paged</c>: the pager's budget and bytes it read back from the spill file per step.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public long? PagerBudgetBytes { get; init; }
+
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? PagerLoadedBytesPerStep { get; init; }
+
     [JsonIgnore]
     public bool ComputeBound => Op is "gemm" or "int8-matmul";
 
