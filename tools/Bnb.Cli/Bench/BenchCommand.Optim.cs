@@ -99,7 +99,8 @@ internal static partial class BenchCommand
             // State per parameter: AdEMAMix 3 moments, Lion/SGD/LARS/RMSprop/Adagrad 1, Adam family 2.
             long moments = o.Kind == "ademamix" ? 3 : o.Kind is "adam" or "adamw" or "lamb" ? 2 : 1;
             long stateBytes = o.Params * moments * (o.Bits / 8);
-            long budget = o.BudgetMiB is { } mib ? mib << 20 : stateBytes / 4;
+            // Default: a quarter of the state, but at least one tensor's state (an update maps all of its moments).
+            long budget = o.BudgetMiB is { } mib ? mib << 20 : Math.Max(stateBytes / 4, (moments * (o.Bits / 8) * Math.Min(o.TensorParams, o.Params)) + 4096);
             pager = new PagedAllocator(context, budget);
             optimizer.PagedAllocator = pager;
             optimizer.PagedMinElements = 0;
