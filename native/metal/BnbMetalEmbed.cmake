@@ -1,0 +1,26 @@
+# bnb_metal_embed_source(<out_file>): writes bnb_metal_shared.h followed by bnb_metal_kernels.metal as one C++ raw
+# string literal (the Metal host compiles it at run time with newLibraryWithSource). Used by native/metal (macOS)
+# and by the host syntax check in native/metal/shimtest. The .metal file skips its #include of the header when the
+# header is already defined (as it is, first, in the embedded text).
+include_guard(GLOBAL)
+set(BNB_METAL_DIR "${CMAKE_CURRENT_LIST_DIR}")
+
+function(bnb_metal_embed_source out_file)
+  set(parts "${BNB_METAL_DIR}/bnb_metal_shared.h" "${BNB_METAL_DIR}/bnb_metal_kernels.metal")
+  get_property(depends DIRECTORY PROPERTY CMAKE_CONFIGURE_DEPENDS)
+  foreach(part IN LISTS parts)
+    if(NOT part IN_LIST depends)
+      set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${part}")
+    endif()
+  endforeach()
+  set(source "")
+  foreach(part IN LISTS parts)
+    file(READ "${part}" text)
+    string(APPEND source "${text}\n")
+  endforeach()
+  string(FIND "${source}" ")BNBMSL\"" delimiter)
+  if(NOT delimiter EQUAL -1)
+    message(FATAL_ERROR "bnb_metal: the kernel source contains the raw-string delimiter )BNBMSL\"")
+  endif()
+  file(WRITE "${out_file}" "R\"BNBMSL(${source})BNBMSL\"\n")
+endfunction()
