@@ -23,6 +23,7 @@
 
 #include "bnb_metal_plan.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -395,7 +396,8 @@ bnb_status BNB_CALL metal_gemv_4bit(bnb_context* context, const bnb_tensor* A, c
     }
 }
 
-const bnb_api kMetalApi = {
+/* Every slot, in bnb.h's order (positional: Objective-C++ has no designated initializers before C++20). */
+constexpr bnb_api kMetalApi = {
     BNB_ABI_MAJOR,
     BNB_ABI_MINOR,
     sizeof(bnb_api),
@@ -437,7 +439,16 @@ const bnb_api kMetalApi = {
     bnb_stub_optimizer_update_8bit_blockwise,
     bnb_stub_optimizer_unorm,
     bnb_stub_percentile_clipping,
+    bnb_stub_pager_configure,
+    bnb_stub_memory_stats,
+    bnb_stub_buffer_map_access,
+    bnb_stub_buffer_unmap,
 };
+/* The ABI is append-only: when bnb.h gains slots, this fails until they are listed above (their stubs come from
+ * native/common). CI checks it without an Apple toolchain (ctest metal/host_syntax). */
+static_assert(sizeof(bnb_api) == offsetof(bnb_api, buffer_unmap) + sizeof(kMetalApi.buffer_unmap),
+              "bnb_api has slots after buffer_unmap: add them to kMetalApi");
+static_assert(kMetalApi.buffer_unmap != nullptr, "kMetalApi must list every slot");
 
 } // namespace
 

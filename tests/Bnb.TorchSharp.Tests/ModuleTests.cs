@@ -158,8 +158,31 @@ public sealed class ModuleTests(CpuRefQuantizer fixture) : IClassFixture<CpuRefQ
         using var hr = nn.functional.relu(h);
         using var expected = q2.forward(hr);
         Assert.Equal(expected.data<float>().ToArray(), y.data<float>().ToArray());
-        Assert.Contains(model.named_buffers(), b => b.name == "fc1.weight");
+        Assert.Contains(model.named_buffers(), b => b.name == "fc1.bias");
+        Assert.Contains(model.named_buffers(), b => b.name == "fc2.weight");
         Assert.Contains(model.named_buffers(), b => b.name == "fc2.SCB");
+    }
+
+    [TorchFact]
+    public void Wrapped_Bnb_Nn_layers_give_exactly_the_layers_own_results()
+    {
+        var r = new Random(17);
+        float[] w = [.. Enumerable.Range(0, 48 * 128).Select(_ => (float)((r.NextDouble() * 2) - 1) * 0.1f)];
+        float[] bias = [.. Enumerable.Range(0, 48).Select(i => i * 0.01f)];
+        float[] x = [.. Enumerable.Range(0, 3 * 128).Select(_ => (float)((r.NextDouble() * 2) - 1))];
+        var layer4 = Bnb.Nn.Linear4bit.Quantize<float>(Q, w, 48, 128, bias, QuantType.Fp4, 128, doubleQuant: true);
+        var layer8 = Bnb.Nn.Linear8bitLt.Quantize<float>(Q, w, 48, 128, bias, threshold: 0.9f);
+        using var m4 = new Linear4bit(layer4, Q);
+        using var m8 = new Linear8bitLt(layer8, Q);
+        using var _ = torch.no_grad();
+        using var xt = x.ToTorch(3, 128);
+        using var y4 = m4.forward(xt);
+        using var y8 = m8.forward(xt);
+        Assert.Equal(Bnb.Nn.QuantizedLinearExtensions.Forward(layer4, x, 3), y4.data<float>().ToArray());
+        Assert.Equal(Bnb.Nn.QuantizedLinearExtensions.Forward(layer8, x, 3), y8.data<float>().ToArray());
+        Assert.True(layer8.LastOutlierCount > 0, "the input was chosen to have outlier columns");
+        m8.Weight[0, 0] = torch.tensor((sbyte)5, ScalarType.Int8); // the CB buffer is a view of the layer's array
+        Assert.Equal((sbyte)5, layer8.Weight.CB[0]);
     }
 
     [TorchFact]

@@ -1,53 +1,48 @@
-using Bnb.Memory;
 using Bnb.Quantization;
-using TorchSharp;
+using Bnb.Serialization;
 using static TorchSharp.torch;
 
 namespace Bnb.TorchSharp.Nn;
 
 /// <summary>
-/// A TorchSharp module holding an LLM.int8() linear layer (bitsandbytes' <c>Linear8bitLt</c> with
-/// <c>has_fp16_weights=False</c>): row-wise int8 weights (CB) with their scales (SCB); forward quantizes the input
-/// row-wise, multiplies exactly in int32 and dequantizes with the bias fused, all on Bnb kernels. With a positive
-/// <see cref="Threshold"/>, input columns holding any |x| ≥ threshold are computed in the input's dtype against the
-/// dequantized int8 weight columns and added (bitsandbytes' mixed-precision decomposition).
+/// <see cref="Bnb.Nn.Linear8bitLt"/> (LLM.int8(): row-wise int8 weights CB with scales SCB, outlier columns above
+/// the threshold in 16-bit) as a TorchSharp module. CB and SCB are registered as buffers <c>weight</c> and
+/// <c>SCB</c> over the layer's own arrays (no copy), as bitsandbytes' state dict names them. See
+/// <see cref="BnbLinear"/> for device, dtype and autograd rules.
 /// </summary>
-/// <remarks>
-/// As in bitsandbytes, the weight and the activations are rounded to float16 before int8 quantization.
-/// See <see cref="BnbLinearModule"/> for device and autograd rules.
-/// </remarks>
-public sealed class Linear8bitLt : BnbLinearModule
+public sealed class Linear8bitLt : BnbLinear
 {
-    private readonly sbyte[] _cb;
-    private readonly float[] _scb;
-
-    private Linear8bitLt(Quantizer quantizer, sbyte[] cb, float[] scb, long outFeatures, long inFeatures, Tensor? bias, float threshold)
-        : base("Linear8bitLt", quantizer, inFeatures, outFeatures, bias)
+    /// <summary>Wraps an existing layer (e.g. <see cref="Bnb.Nn.Linear8bitLt.FromCheckpoint"/>).</summary>
+    public Linear8bitLt(Bnb.Nn.Linear8bitLt layer, Quantizer quantizer)
+        : base("Linear8bitLt", layer, (quantizer ?? throw new ArgumentNullException(nameof(quantizer))).Context.Backend)
     {
-        _cb = cb;
-        _scb = scb;
-        Threshold = threshold;
-        Weight = _cb.ToTorch(outFeatures, inFeatures);
-        Scb = _scb.ToTorch();
+        Layer8 = layer;
+        Weight = layer.Weight.CB.ToTorch(layer.OutFeatures, layer.InFeatures);
+        Scb = layer.Weight.SCB.ToTorch();
         register_buffer("weight", Weight);
         register_buffer("SCB", Scb);
     }
 
-    /// <summary>Outlier threshold (0 = no decomposition).</summary>
-    public float Threshold { get; }
+    /// <summary>The wrapped Bnb layer.</summary>
+    public Bnb.Nn.Linear8bitLt Layer8 { get; }
 
-    /// <summary>CB: int8 [out_features, in_features] over the module's own array (no copy).</summary>
+    /// <summary>CB: int8 [out_features, in_features] over the layer's array.</summary>
     public Tensor Weight { get; }
 
-    /// <summary>SCB: float32 [out_features] row scales (absmax of each weight row).</summary>
+    /// <summary>SCB: float32 [out_features], the absmax of each weight row.</summary>
     public Tensor Scb { get; }
 
-    /// <summary>Quantizes an [out, in] weight row-wise (after rounding it to float16, as bitsandbytes' Int8Params).</summary>
+    /// <summary>Outlier threshold (0 = pure int8).</summary>
+    public float Threshold => Layer8.Threshold;
+
+    /// <summary>
+    /// Quantizes an [out, in] weight row-wise from its float16 values (bitsandbytes' <c>Int8Params</c>) and copies the bias.
+    /// </summary>
     /// <param name="quantizer">Context of a CPU backend.</param>
     /// <param name="weight">[out_features, in_features] float32/float16/bfloat16.</param>
     /// <param name="bias">[out_features] or null.</param>
-    /// <param name="threshold">Outlier threshold (bitsandbytes' default 0; 6.0 is the usual LLM.int8() value).</param>
-    public static Linear8bitLt FromWeights(Quantizer quantizer, Tensor weight, Tensor? bias, float threshold = 0f)
+    /// <param name="threshold">Outlier threshold; 6.0 (Transformers' and Bnb.Nn's default) or 0 for pure int8.</param>
+    public static Linear8bitLt FromWeights(Quantizer quantizer, Tensor weight, Tensor? bias, float threshold = 6f)
     {
         ArgumentNullException.ThrowIfNull(quantizer);
         if (!(threshold >= 0f) || float.IsInfinity(threshold))
@@ -56,48 +51,23 @@ public sealed class Linear8bitLt : BnbLinearModule
         }
 
         using Tensor w = SourceWeight("Linear8bitLt", weight);
-        using Tensor w16 = w.to(ScalarType.Float16);
-        long n = w.shape[0], k = w.shape[1];
-        var cb = new sbyte[checked(n * k)];
-        var scb = new float[n];
-        quantizer.Int8VectorwiseQuant(w16.AsBnbRef(), TensorRef.FromSpan<sbyte>(cb, n, k), TensorRef.FromSpan<float>(scb));
-        return new Linear8bitLt(quantizer, cb, scb, n, k, bias, threshold);
+        Int8Weight cb = WithWeight(w, new Quantize8(quantizer, (int)w.shape[0], (int)w.shape[1]));
+        return new Linear8bitLt(new Bnb.Nn.Linear8bitLt(quantizer, cb, SourceBias(bias, w.shape[0], "Linear8bitLt"), threshold), quantizer);
     }
 
     /// <summary>Quantizes <paramref name="linear"/>'s weight and copies its bias; see <see cref="FromWeights"/>.</summary>
-    public static Linear8bitLt FromLinear(Quantizer quantizer, global::TorchSharp.Modules.Linear linear, float threshold = 0f)
+    public static Linear8bitLt FromLinear(Quantizer quantizer, global::TorchSharp.Modules.Linear linear, float threshold = 6f)
     {
         ArgumentNullException.ThrowIfNull(linear);
         return FromWeights(quantizer, linear.weight!, linear.bias, threshold);
     }
 
-    /// <summary>The dequantized weight CB · SCB / 127 [out_features, in_features] as float32.</summary>
-    public Tensor DequantizeWeight() => Quantizer.Int8VectorwiseDequant(_cb, _scb).ToTorch(OutFeatures, InFeatures);
+    /// <summary>CB · SCB / 127 [out_features, in_features] as a float32 tensor (over a new array).</summary>
+    public Tensor DequantizeWeight() => Layer.DequantizeWeight().ToTorch(OutFeatures, InFeatures);
 
-    private protected override void Run(Tensor rows, Tensor output)
+    private sealed record Quantize8(Quantizer Quantizer, int Out, int In) : IWeightQuantizer<Int8Weight>
     {
-        long m = rows.shape[0], k = InFeatures, n = OutFeatures;
-        using Tensor a16 = rows.to(ScalarType.Float16);
-        using Tensor ca = torch.empty([m, k], ScalarType.Int8);
-        using Tensor rowStats = torch.empty([m], ScalarType.Float32);
-        using Tensor outlierCols = torch.empty([k], ScalarType.Int64);
-        long outliers = Quantizer.Int8VectorwiseQuant(a16.AsBnbRef(), ca.AsBnbRef(), rowStats.AsBnbRef(), Threshold > 0 ? outlierCols.AsBnbRef() : TensorRef.None, Threshold);
-
-        using Tensor c = torch.empty([m, n], ScalarType.Int32);
-        Quantizer.Int8LinearMatmul(ca.AsBnbRef(), TensorRef.FromReadOnlySpan<sbyte>(_cb, n, k), c.AsBnbRef());
-        Quantizer.Int8MmDequant(c.AsBnbRef(), rowStats.AsBnbRef(), TensorRef.FromReadOnlySpan<float>(_scb), output.AsBnbRef(), Bias is null ? TensorRef.None : Bias.AsBnbRef());
-        if (outliers == 0)
-        {
-            return;
-        }
-
-        // out += x[:, cols] · dequant(CB[:, cols])ᵀ in the input's dtype (dequant = CB · SCB / 127, Bnb kernel).
-        using Tensor cols = outlierCols.narrow(0, 0, outliers);
-        using Tensor subA = rows.index_select(1, cols);
-        using Tensor subCb = Weight.index_select(1, cols);
-        using Tensor subB = torch.empty([n, outliers], ScalarType.Float32);
-        Quantizer.Int8VectorwiseDequant(subCb.AsBnbRef(), TensorRef.FromReadOnlySpan<float>(_scb), subB.AsBnbRef());
-        using Tensor subBt = subB.to(rows.dtype).t();
-        output.addmm_(subA, subBt);
+        public Int8Weight Run<T>(ReadOnlySpan<T> weight)
+            where T : unmanaged => Bnb.Nn.Linear8bitLt.QuantizeWeight(Quantizer, weight, Out, In);
     }
 }
