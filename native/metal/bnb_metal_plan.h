@@ -124,32 +124,29 @@ struct DequantizePlan {
     uint64_t threads;
 };
 
-inline void plan_dequantize_blockwise(const bnb_dequantize_blockwise_args& a, DequantizePlan* plan) {
+/* What both dequantize plans share: element count, blocks, scales, output. */
+inline void plan_dequantize_common(int64_t n, int64_t blocksize, const bnb_scales& scales, int32_t out_dtype,
+                                   DequantizePlan* plan) {
     memset(&plan->params, 0, sizeof plan->params);
-    const int64_t blocks = bnb_ceil_div(a.n, a.blocksize);
-    plan->scales = plan_scales(a.scales, blocks);
-    plan->params.n = (uint64_t)a.n;
-    plan->params.blocksize = (uint64_t)a.blocksize;
+    plan->scales = plan_scales(scales, bnb_ceil_div(n, blocksize));
+    plan->params.n = (uint64_t)n;
+    plan->params.blocksize = (uint64_t)blocksize;
     plan->params.scales = plan->scales.params;
-    plan->params.out_dtype = a.out_dtype;
+    plan->params.out_dtype = out_dtype;
+    plan->out_bytes = (size_t)n * bnb_dtype_size(out_dtype);
+    plan->threads = min_u64((uint64_t)n, kMaxElementThreads);
+}
+
+inline void plan_dequantize_blockwise(const bnb_dequantize_blockwise_args& a, DequantizePlan* plan) {
+    plan_dequantize_common(a.n, a.blocksize, a.scales, a.out_dtype, plan);
     plan->input = HostRange{a.codes, (size_t)a.n};
     plan->table = HostRange{a.code, BNB_CODE8_SIZE * sizeof(float)};
-    plan->out_bytes = (size_t)a.n * bnb_dtype_size(a.out_dtype);
-    plan->threads = min_u64((uint64_t)a.n, kMaxElementThreads);
 }
 
 inline void plan_dequantize_4bit(const bnb_dequantize_4bit_args& a, DequantizePlan* plan) {
-    memset(&plan->params, 0, sizeof plan->params);
-    const int64_t blocks = bnb_ceil_div(a.n, a.blocksize);
-    plan->scales = plan_scales(a.scales, blocks);
-    plan->params.n = (uint64_t)a.n;
-    plan->params.blocksize = (uint64_t)a.blocksize;
-    plan->params.scales = plan->scales.params;
-    plan->params.out_dtype = a.out_dtype;
+    plan_dequantize_common(a.n, a.blocksize, a.scales, a.out_dtype, plan);
     plan->input = HostRange{a.packed, (size_t)(a.n / 2 + a.n % 2)};
     plan->table = HostRange{bnb_table_4bit(a.quant_type), BNB_CODE4_SIZE * sizeof(float)};
-    plan->out_bytes = (size_t)a.n * bnb_dtype_size(a.out_dtype);
-    plan->threads = min_u64((uint64_t)a.n, kMaxElementThreads);
 }
 
 /* gemv_4bit over the standard layout. A and out are staged as the whole span their rows cover (row strides kept);

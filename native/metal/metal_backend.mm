@@ -280,6 +280,25 @@ uint64_t element_groups(uint64_t threads) { return (threads + 255) / 256; }
 
 /* ─── ops ────────────────────────────────────────────────────────────────────────────────────────────────────── */
 
+/* The two block-quantize kernels take the same buffers: A, two lookup tables, codes out, absmax out. */
+bnb_status run_block_quantize(bnb_context* context, const char* op, Kernel kernel, const bnb_metal::HostRange& A,
+                              const bnb_metal::HostRange& table1, const bnb_metal::HostRange& table2, void* out_codes,
+                              size_t code_bytes, float* out_absmax, int64_t blocks,
+                              const bnb_mtl_quant_params& params, uint64_t groups) {
+    @autoreleasepool {
+        Dispatch d(context, op);
+        std::vector<id<MTLBuffer>> buffers = {
+            d.input(A),
+            d.input(table1),
+            d.input(table2),
+            d.output(out_codes, code_bytes, false),
+            d.output(out_absmax, (size_t)blocks * sizeof(float), false),
+        };
+        return d.run(kernel, buffers, &params, sizeof params, groups, BNB_MTL_BLOCK_THREADS,
+                     BNB_MTL_BLOCK_THREADS * sizeof(float));
+    }
+}
+
 bnb_status BNB_CALL metal_quantize_blockwise(bnb_context* context, const bnb_tensor* A, const bnb_tensor* code,
                                              int64_t blocksize, int32_t rounding, bnb_tensor* out_codes,
                                              bnb_tensor* out_absmax) {
@@ -289,18 +308,9 @@ bnb_status BNB_CALL metal_quantize_blockwise(bnb_context* context, const bnb_ten
     if (a.n == 0) return BNB_OK;
     bnb_metal::QuantizeBlockwisePlan plan;
     bnb_metal::plan_quantize_blockwise(a, &plan);
-    @autoreleasepool {
-        Dispatch d(context, op);
-        std::vector<id<MTLBuffer>> buffers = {
-            d.input({a.A, (size_t)a.n * bnb_dtype_size(a.A_dtype)}),
-            d.input({plan.mid, sizeof plan.mid}),
-            d.input({plan.lut.data(), plan.lut.size()}),
-            d.output(a.out_codes, (size_t)a.n, false),
-            d.output(a.out_absmax, (size_t)a.blocks * sizeof(float), false),
-        };
-        return d.run(kQuantizeBlockwise, buffers, &plan.params, sizeof plan.params, plan.groups, BNB_MTL_BLOCK_THREADS,
-                     BNB_MTL_BLOCK_THREADS * sizeof(float));
-    }
+    return run_block_quantize(context, op, kQuantizeBlockwise, {a.A, (size_t)a.n * bnb_dtype_size(a.A_dtype)},
+                              {plan.mid, sizeof plan.mid}, {plan.lut.data(), plan.lut.size()}, a.out_codes,
+                              (size_t)a.n, a.out_absmax, a.blocks, plan.params, plan.groups);
 }
 
 bnb_status BNB_CALL metal_quantize_4bit(bnb_context* context, const bnb_tensor* A, int32_t quant_type,
@@ -311,18 +321,9 @@ bnb_status BNB_CALL metal_quantize_4bit(bnb_context* context, const bnb_tensor* 
     if (a.n == 0) return BNB_OK;
     bnb_metal::Quantize4bitPlan plan;
     bnb_metal::plan_quantize_4bit(a, &plan);
-    @autoreleasepool {
-        Dispatch d(context, op);
-        std::vector<id<MTLBuffer>> buffers = {
-            d.input({a.A, (size_t)a.n * bnb_dtype_size(a.A_dtype)}),
-            d.input({plan.bounds, sizeof plan.bounds}),
-            d.input({plan.order, sizeof plan.order}),
-            d.output(a.out_packed, (size_t)(a.n / 2 + a.n % 2), false),
-            d.output(a.out_absmax, (size_t)a.blocks * sizeof(float), false),
-        };
-        return d.run(kQuantize4bit, buffers, &plan.params, sizeof plan.params, plan.groups, BNB_MTL_BLOCK_THREADS,
-                     BNB_MTL_BLOCK_THREADS * sizeof(float));
-    }
+    return run_block_quantize(context, op, kQuantize4bit, {a.A, (size_t)a.n * bnb_dtype_size(a.A_dtype)},
+                              {plan.bounds, sizeof plan.bounds}, {plan.order, sizeof plan.order}, a.out_packed,
+                              (size_t)(a.n / 2 + a.n % 2), a.out_absmax, a.blocks, plan.params, plan.groups);
 }
 
 bnb_status run_dequantize(bnb_context* context, const char* op, Kernel kernel, const bnb_metal::DequantizePlan& plan,

@@ -127,7 +127,8 @@ public class BnbLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"{op}: weight dtype {weight.dtype} is not float32, float16 or bfloat16", nameof(weight));
         }
 
-        return weight.detach().to(CPU).contiguous();
+        using var scope = torch.NewDisposeScope(); // frees the intermediate tensors
+        return weight.detach().to(CPU).contiguous().MoveToOuterDisposeScope();
     }
 
     /// <summary>The source layer's bias as a float32 array (a copy), or null.</summary>
@@ -143,7 +144,8 @@ public class BnbLinear : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"{op}: bias has shape [{string.Join(", ", bias.shape)}], expected [{outFeatures}]", nameof(bias));
         }
 
-        using Tensor b = bias.detach().to(CPU).to(ScalarType.Float32).contiguous();
+        using var scope = torch.NewDisposeScope();
+        Tensor b = bias.detach().to(CPU).to(ScalarType.Float32).contiguous();
         return TorchInterop.CpuSpan<float>(b).ToArray();
     }
 
