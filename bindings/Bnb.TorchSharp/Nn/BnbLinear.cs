@@ -13,10 +13,10 @@ namespace Bnb.TorchSharp.Nn;
 /// layer's Bnb kernels, reading the input tensor's memory and writing the output tensor's memory in place.
 /// </summary>
 /// <remarks>
-/// <para>Inference only: the Bnb kernels are not recorded by TorchSharp's autograd, so a forward on an input that
-/// requires a gradient while grad mode is on throws (wrap the call in <c>torch.no_grad()</c>, or keep the trainable
-/// part — e.g. LoRA adapters — in TorchSharp modules beside this one and detach its input). The layer's own
-/// <see cref="IQuantizedLinear.BackwardInput"/> gives the input gradient if you need to wire one yourself.</para>
+/// <para>Autograd: the weight is frozen (no gradient, as bitsandbytes' <c>MatMul4Bit</c>/<c>MatMul8bitLt</c> with int8
+/// weights). When the input requires a gradient and grad mode is on, the forward runs inside a TorchSharp autograd
+/// function whose backward is the layer's <see cref="IQuantizedLinear.BackwardInput"/> (<c>grad · dequant(W)</c>), so
+/// trainable modules before this one (and adapters beside it, as in QLoRA) get their gradients.</para>
 /// <para>Weights live in host memory owned by the Bnb layer and run on a CPU backend; inputs must be CPU tensors of
 /// float32, float16 or bfloat16 (the output has the input's dtype). A non-contiguous input is copied once
 /// (<c>contiguous()</c>) before the kernel reads it.</para>
@@ -77,10 +77,15 @@ public class BnbLinear : nn.Module<Tensor, Tensor>
 
         if (input.requires_grad && torch.is_grad_enabled())
         {
-            throw new InvalidOperationException(
-                $"{op}: the input requires a gradient, but this module's Bnb kernels are not part of TorchSharp's autograd graph (inference only); run it under torch.no_grad() or detach the input");
+            return BnbLinearFunction.apply(input, this);
         }
 
+        return Compute(input);
+    }
+
+    /// <summary>The forward on already checked input, outside autograd.</summary>
+    internal Tensor Compute(Tensor input)
+    {
         long[] outShape = [.. input.shape[..^1], OutFeatures];
         long rows = input.numel() / InFeatures;
         if (rows == 0)
@@ -111,6 +116,22 @@ public class BnbLinear : nn.Module<Tensor, Tensor>
         {
             return output.view(outShape);
         }
+    }
+
+    /// <summary>Input gradient through the frozen weight: grad_input = grad_output · dequant(W), in the input's dtype.</summary>
+    internal Tensor BackwardInput(Tensor gradOutput, long[] inputShape, ScalarType inputDType)
+    {
+        long rows = gradOutput.numel() / OutFeatures;
+        if (rows > int.MaxValue / Math.Max(1, InFeatures))
+        {
+            throw new NotSupportedException($"{GetName()}: backward over {rows} rows exceeds a single array");
+        }
+
+        using var scope = torch.NewDisposeScope();
+        Tensor g = gradOutput.detach().to(ScalarType.Float32).reshape(rows, OutFeatures).contiguous();
+        var gradInput = new float[rows * InFeatures];
+        Layer.BackwardInput(TorchInterop.CpuSpan<float>(g), (int)rows, gradInput);
+        return gradInput.ToTorch(rows, InFeatures).to(inputDType).reshape(inputShape).MoveToOuterDisposeScope();
     }
 
     /// <summary>The source layer's weight as a contiguous CPU float tensor (checked: 2-D, float dtype).</summary>
