@@ -146,6 +146,9 @@ void RunCtest(string preset, IDictionary<string, string> env = null, bool emulat
 }
 
 // Counts a TRX file (or a failure when the run left none) under `what`.
+// Upper bound for one emulated xunit run (qemu arm64 takes a few minutes on 2 cores; wine less).
+const int EmulatedXunitLimitSeconds = 1200;
+
 void RecordTrx(string what, FilePath trx, int rc)
 {
     if (!FileExists(trx))
@@ -478,17 +481,29 @@ Task("CrossManagedTest")
         EnsureDirectoryExists(trx.GetDirectory());
         if (FileExists(trx)) DeleteFile(trx);
         var env = EmulatedDotnetEnv(rid);
-        int rc;
+        string tool, args;
         if (rid == "win-x64")
         {
             EnsureWinePrefix();
             env["BNB_LIBRARY_PATH"] = WinePath(natives.FullPath);
-            rc = Run("wine", $"\"{outDir.FullPath}/Bnb.Core.Tests.exe\" -noColor -trx \"{WinePath(trx.FullPath)}\"", env, check: false);
+            (tool, args) = ("wine", $"\"{outDir.FullPath}/Bnb.Core.Tests.exe\" -noColor -trx \"{WinePath(trx.FullPath)}\"");
         }
         else
         {
             env["BNB_LIBRARY_PATH"] = natives.FullPath;
-            rc = Run(emu.Value.tool, $"\"{outDir.FullPath}/Bnb.Core.Tests\" -noColor -trx \"{trx.FullPath}\"", env, check: false);
+            (tool, args) = (emu.Value.tool, $"\"{outDir.FullPath}/Bnb.Core.Tests\" -noColor -trx \"{trx.FullPath}\"");
+        }
+        // The emulated runtime itself can fail: under wine the CLR occasionally aborts with "Internal CLR error"
+        // (SuspendThread failed during a GC suspension) and the process then hangs. A time limit turns a hang into a
+        // failed attempt; an attempt that produced no TRX (crash, hang) is retried once. An attempt with a TRX is a
+        // real result (our failures are deterministic) and is never retried.
+        int rc = 0;
+        for (int attempt = 1; attempt <= 2; attempt++)
+        {
+            if (FileExists(trx)) DeleteFile(trx);
+            rc = Run("timeout", $"--kill-after=30 {EmulatedXunitLimitSeconds} {(tool.Contains('/') ? tool : Tool(tool))} {args}", env, check: false);
+            if (FileExists(trx)) break;
+            Warning($"{what}: attempt {attempt} ended with exit code {rc}{(rc == 124 || rc == 137 ? $" (time limit {EmulatedXunitLimitSeconds} s)" : "")} and no TRX");
         }
         RecordTrx(what, trx, rc);
     }
