@@ -158,16 +158,8 @@ public sealed class Linear4bit : IQuantizedLinear
     }
 
     /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight + quant state (+ bias in <paramref name="biasDType"/>, the model's dtype).</summary>
-    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32)
-    {
-        var entries = new List<SafetensorsEntry>(BnbCheckpoint.Entries4Bit(prefix, _packed, State));
-        if (Bias is not null)
-        {
-            entries.Insert(1, BnbCheckpoint.FloatEntry(BnbCheckpoint.Key(prefix, "bias"), Bias, biasDType));
-        }
-
-        return entries;
-    }
+    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32) =>
+        BnbCheckpoint.WithBias(BnbCheckpoint.Entries4Bit(prefix, _packed, State), prefix, Bias, biasDType);
 
     public void Forward<T>(ReadOnlySpan<T> input, int rows, Span<T> output)
         where T : unmanaged

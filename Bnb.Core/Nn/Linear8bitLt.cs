@@ -99,16 +99,8 @@ public sealed class Linear8bitLt : IQuantizedLinear
     }
 
     /// <summary>The checkpoint entries of this layer under <paramref name="prefix"/>: weight, (bias in <paramref name="biasDType"/>,) SCB, weight_format.</summary>
-    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32)
-    {
-        var entries = new List<SafetensorsEntry>(BnbCheckpoint.EntriesInt8(prefix, Weight));
-        if (Bias is not null)
-        {
-            entries.Insert(1, BnbCheckpoint.FloatEntry(BnbCheckpoint.Key(prefix, "bias"), Bias, biasDType));
-        }
-
-        return entries;
-    }
+    public IReadOnlyList<SafetensorsEntry> ToCheckpointEntries(string prefix, SafetensorsDType biasDType = SafetensorsDType.F32) =>
+        BnbCheckpoint.WithBias(BnbCheckpoint.EntriesInt8(prefix, Weight), prefix, Bias, biasDType);
 
     public void Forward<T>(ReadOnlySpan<T> input, int rows, Span<T> output)
         where T : unmanaged

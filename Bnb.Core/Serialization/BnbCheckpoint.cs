@@ -214,6 +214,19 @@ public static class BnbCheckpoint
         };
     }
 
+    /// <summary>A layer's weight entries with <c>P.bias</c> (when there is one) inserted after <c>P.weight</c>, as a state dict orders them.</summary>
+    public static IReadOnlyList<SafetensorsEntry> WithBias(IReadOnlyList<SafetensorsEntry> weightEntries, string prefix, float[]? bias, SafetensorsDType biasDType)
+    {
+        ArgumentNullException.ThrowIfNull(weightEntries);
+        var entries = new List<SafetensorsEntry>(weightEntries);
+        if (bias is not null)
+        {
+            entries.Insert(1, FloatEntry(Key(prefix, "bias"), bias, biasDType));
+        }
+
+        return entries;
+    }
+
     /// <summary>A float32 vector stored as F32, F16 or BF16 (rounded to nearest even).</summary>
     public static SafetensorsEntry FloatEntry(string name, ReadOnlySpan<float> values, SafetensorsDType dtype) => dtype switch
     {

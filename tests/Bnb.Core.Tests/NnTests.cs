@@ -299,8 +299,7 @@ public sealed class NnTests(CpuRefFixture fixture) : IClassFixture<CpuRefFixture
         var rng = new Random(4);
         float[] w = Uniform(rng, n * k, 1 / Math.Sqrt(k)), x = Randn(rng, m * k);
         var layer = Linear4bit.Quantize<float>(Q, w, n, k, null, QuantType.Nf4, 64, doubleQuant);
-        string dir = Directory.CreateTempSubdirectory("bnb-nn-").FullName;
-        try
+        InTempDirectory(dir =>
         {
             string path = Path.Combine(dir, "l.safetensors"), dense = Path.Combine(dir, "dense.safetensors");
             SafetensorsWriter.Save(path, layer.ToCheckpointEntries("fc"), alignTensors: true);
@@ -311,11 +310,7 @@ public sealed class NnTests(CpuRefFixture fixture) : IClassFixture<CpuRefFixture
             Assert.Equal(layer.PackedWeight.ToArray(), back.PackedWeight.ToArray());
             double ratio = (double)new FileInfo(path).Length / new FileInfo(dense).Length;
             Assert.True(ratio < 0.143, $"size ratio {ratio}");
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
+        });
     }
 
     [BackendFact("cpu_ref")]
@@ -325,8 +320,7 @@ public sealed class NnTests(CpuRefFixture fixture) : IClassFixture<CpuRefFixture
         var rng = new Random(9);
         float[] w = Randn(rng, n * k), bias = Randn(rng, n), x = Randn(rng, m * k);
         var layer = Linear8bitLt.Quantize<float>(Q, w, n, k, bias);
-        string dir = Directory.CreateTempSubdirectory("bnb-nn-").FullName;
-        try
+        InTempDirectory(dir =>
         {
             string path = Path.Combine(dir, "l.safetensors"), dense = Path.Combine(dir, "dense.safetensors");
             SafetensorsWriter.Save(path, layer.ToCheckpointEntries("fc", SafetensorsDType.F16), alignTensors: true);
@@ -341,6 +335,15 @@ public sealed class NnTests(CpuRefFixture fixture) : IClassFixture<CpuRefFixture
             // int8 weights + one float32 scale per row: about half the fp16 file (the scales cost 4 bytes per row).
             double ratio = (double)new FileInfo(path).Length / new FileInfo(dense).Length;
             Assert.True(ratio < 0.52, $"size ratio {ratio}");
+        });
+    }
+
+    private static void InTempDirectory(Action<string> body)
+    {
+        string dir = Directory.CreateTempSubdirectory("bnb-nn-").FullName;
+        try
+        {
+            body(dir);
         }
         finally
         {

@@ -214,11 +214,20 @@ public sealed class SerializationTests : IDisposable
     }
 
     [Fact]
-    public void Committing_replaces_a_file_that_a_reader_still_maps()
+    public void Committing_replaces_a_file_that_a_reader_still_maps_except_on_windows()
     {
         string path = PathOf("live.safetensors");
         SafetensorsWriter.Save(path, [SafetensorsEntry.Of<float>("x", [1f, 2f])]);
         using var old = SafetensorsFile.Open(path);
+        if (OperatingSystem.IsWindows())
+        {
+            // Windows cannot replace a mapped file: the commit fails, and the old file and the reader stay intact.
+            Assert.ThrowsAny<Exception>(() => SafetensorsWriter.Save(path, [SafetensorsEntry.Of<float>("x", [3f, 4f, 5f])]));
+            Assert.Equal([1f, 2f], old.ToArray<float>("x"));
+            Assert.Equal([path], Directory.GetFiles(_dir, "*live*"));
+            return;
+        }
+
         SafetensorsWriter.Save(path, [SafetensorsEntry.Of<float>("x", [3f, 4f, 5f])]);
         Assert.Equal([1f, 2f], old.ToArray<float>("x"));
         using var fresh = SafetensorsFile.Open(path);
