@@ -118,12 +118,12 @@ internal static class InfoCommand
         {
             if (p.Devices.Count == 0)
             {
-                openCl.AddRow(Markup.Escape($"{p.Name} ({p.Version})"), "[yellow](no devices)[/]", "", "", "", "");
+                openCl.AddRow(Markup.Escape(p.Name), "[yellow](no devices)[/]", "", "", "", "");
             }
 
             foreach (var d in p.Devices)
             {
-                openCl.AddRow(Markup.Escape($"{p.Name} ({p.Version})"), Markup.Escape(d.Name), d.Kind, Markup.Escape(d.Version),
+                openCl.AddRow(Markup.Escape(p.Name), Markup.Escape(d.Name), d.Kind, Markup.Escape(d.Version),
                     d.ComputeUnits.ToString(System.Globalization.CultureInfo.InvariantCulture), d.GlobalMemory == 0 ? "" : $"{d.GlobalMemory / (1024.0 * 1024 * 1024):F1} GiB");
             }
         }
