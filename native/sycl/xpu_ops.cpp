@@ -43,6 +43,9 @@ cl_float16 float16_of(const float* values, int count) {
 
 #define XPU_TRY BNB_TRY
 
+using bnb_ref_relayout_fn = bnb_status(BNB_CALL*)(bnb_context*, int32_t, const bnb_tensor*, int64_t, int64_t, int64_t,
+                                                  bnb_tensor*);
+
 /* Kernel arguments of a block-scale set (BNB_SCALE_PARAMS in the kernels): 7 arguments from `index`. */
 bnb_status set_scales(Op& op, cl_kernel k, cl_uint index, const bnb_scales& s, int64_t blocks) {
     DevArg absmax, codes, nested_absmax, nested_code;
@@ -373,28 +376,30 @@ bnb_status BNB_CALL xpu_quantize_absmax_nested(bnb_context* context, const bnb_t
     return op.end_views();
 }
 
-bnb_status BNB_CALL xpu_weight_pack(bnb_context* context, int32_t format, const bnb_tensor* packed, int64_t N,
-                                    int64_t K, int64_t blocksize, bnb_tensor* out_packed) {
-    Op op("weight_pack", context);
+/* weight_pack and weight_unpack: the same two views around the reference's re-layout (a one-time conversion). */
+bnb_status weight_relayout(const char* name, const char* out_name, bnb_ref_relayout_fn ref, bnb_context* context,
+                           int32_t format, const bnb_tensor* packed, int64_t N, int64_t K, int64_t blocksize,
+                           bnb_tensor* out) {
+    Op op(name, context);
     XPU_TRY(op.begin());
     bnb_tensor *v1, *v2;
     XPU_TRY(op.view("packed", packed, &v1));
-    XPU_TRY(op.view("out_packed", out_packed, &v2));
+    XPU_TRY(op.view(out_name, out, &v2));
     XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_weight_pack(context, format, v1, N, K, blocksize, v2));
+    XPU_TRY(ref(context, format, v1, N, K, blocksize, v2));
     return op.end_views();
+}
+
+bnb_status BNB_CALL xpu_weight_pack(bnb_context* context, int32_t format, const bnb_tensor* packed, int64_t N,
+                                    int64_t K, int64_t blocksize, bnb_tensor* out_packed) {
+    return weight_relayout("weight_pack", "out_packed", bnb_ref_weight_pack, context, format, packed, N, K, blocksize,
+                           out_packed);
 }
 
 bnb_status BNB_CALL xpu_weight_unpack(bnb_context* context, int32_t format, const bnb_tensor* packed, int64_t N,
                                       int64_t K, int64_t blocksize, bnb_tensor* out_standard) {
-    Op op("weight_unpack", context);
-    XPU_TRY(op.begin());
-    bnb_tensor *v1, *v2;
-    XPU_TRY(op.view("packed", packed, &v1));
-    XPU_TRY(op.view("out_standard", out_standard, &v2));
-    XPU_TRY(op.sync());
-    XPU_TRY(bnb_ref_weight_unpack(context, format, v1, N, K, blocksize, v2));
-    return op.end_views();
+    return weight_relayout("weight_unpack", "out_standard", bnb_ref_weight_unpack, context, format, packed, N, K,
+                           blocksize, out_standard);
 }
 
 /* int8_vectorwise_quant (double_quant = false) and int8_double_quant: outlier flags (written into the outlier list,

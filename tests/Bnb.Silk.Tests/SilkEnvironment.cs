@@ -43,8 +43,11 @@ internal static unsafe class SilkEnvironment
         return new BnbRuntime(options);
     }
 
-    /// <summary>The first device of the first OpenCL platform that has one.</summary>
-    public static nint FirstDevice(CL cl)
+    /// <summary>The first device of the first OpenCL platform that has one (0 if none).</summary>
+    public static nint FirstDevice(CL cl) => AllDevices(cl).FirstOrDefault();
+
+    /// <summary>Every device of every OpenCL platform, in platform order.</summary>
+    public static List<nint> AllDevices(CL cl)
     {
         uint count = 0;
         cl.GetPlatformIDs(0, null, &count);
@@ -54,16 +57,35 @@ internal static unsafe class SilkEnvironment
             cl.GetPlatformIDs(count, p, null);
         }
 
+        var result = new List<nint>();
         foreach (nint platform in platforms)
         {
             uint n = 0;
             if (cl.GetDeviceIDs(platform, DeviceType.All, 0, null, &n) != 0 || n == 0) continue;
-            nint device;
-            cl.GetDeviceIDs(platform, DeviceType.All, 1, &device, null);
-            return device;
+            var devices = new nint[n];
+            fixed (nint* d = devices)
+            {
+                cl.GetDeviceIDs(platform, DeviceType.All, n, d, null);
+            }
+
+            result.AddRange(devices);
         }
 
-        return 0;
+        return result;
+    }
+
+    /// <summary>CL_DEVICE_NAME of a device.</summary>
+    public static string DeviceName(CL cl, nint device)
+    {
+        nuint size = 0;
+        cl.GetDeviceInfo(device, DeviceInfo.Name, 0, null, &size);
+        byte[] name = new byte[(int)size];
+        fixed (byte* b = name)
+        {
+            cl.GetDeviceInfo(device, DeviceInfo.Name, size, b, null);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(name).TrimEnd('\0').Trim();
     }
 
     private static string? Probe()
