@@ -17,6 +17,9 @@
  * comment says otherwise (reductions within the documented NMSE).
  */
 #pragma OPENCL FP_CONTRACT OFF
+#ifdef BNB_XPU_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
 
 #define BNB_DT_F32 0
 #define BNB_DT_F16 1
