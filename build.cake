@@ -528,7 +528,7 @@ Task("Test")
 });
 
 Task("Demo")
-    .Description("Quantize a built-in sample through every loaded backend (tools/Bnb.Cli demo)")
+    .Description("all-MiniLM-L6-v2 end to end: fp32, then int8 / NF4 / FP4 linear layers on every loaded backend; size, accuracy, speed table (tools/Bnb.Cli demo)")
     .IsDependentOn("Deps")
     .IsDependentOn("Native")
     .IsDependentOn("Managed")

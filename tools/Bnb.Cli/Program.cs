@@ -15,15 +15,30 @@ info.Options.Add(json);
 info.Options.Add(libraries);
 info.SetAction(r => InfoCommand.Run(r.GetValue(json), r.GetValue(libraries) ?? []));
 
-var rows = new Option<int>("--rows") { Description = "Rows of the sample weight", DefaultValueFactory = _ => 1024 };
-var cols = new Option<int>("--cols") { Description = "Columns of the sample weight", DefaultValueFactory = _ => 1024 };
-var seed = new Option<int>("--seed") { Description = "Seed of the sample weight", DefaultValueFactory = _ => 20240601 };
-var demo = new Command("demo", "Quantize a built-in sample weight matrix in every format through every loaded backend");
-demo.Options.Add(rows);
-demo.Options.Add(cols);
-demo.Options.Add(seed);
+var demoSentences = new Option<int>("--sentences") { Description = "How many of the 256 built-in sentences to encode", DefaultValueFactory = _ => 256 };
+var encoderBackends = new Option<string>("--backend", "-b") { Description = "Backend name(s) (comma-separated), best or all", DefaultValueFactory = _ => "all" };
+var demoJson = new Option<bool>("--json") { Description = "Print a JSON array (one object per format and backend) instead of the table" };
+var demo = new Command("demo", "all-MiniLM-L6-v2 end to end: fp32 on Bnb's kernels, then every linear layer int8 / NF4 / FP4 on every loaded backend; size, accuracy, speed");
+demo.Options.Add(demoSentences);
+demo.Options.Add(encoderBackends);
+demo.Options.Add(demoJson);
 demo.Options.Add(libraries);
-demo.SetAction(r => DemoCommand.Run(r.GetValue(rows), r.GetValue(cols), r.GetValue(seed), r.GetValue(libraries) ?? []));
+demo.SetAction(r => DemoCommand.Run(r.GetValue(demoSentences), r.GetValue(encoderBackends)!, r.GetValue(demoJson), r.GetValue(libraries) ?? []));
+
+var onnxOpt = new Option<string?>("--onnx") { Description = "BERT-family encoder exported to ONNX like all-MiniLM-L6-v2 (MatMul weights + bias Adds, named biases)" };
+var vocabOpt = new Option<string?>("--vocab") { Description = "Its WordPiece vocab.txt" };
+var sentencesOpt = new Option<string?>("--sentences") { Description = "Text file, one sentence per line (at least 2)" };
+var formatsOpt = new Option<string>("--formats") { Description = "Comma-separated: fp32, int8 (threshold 6), int8-t0, nf4, nf4-dq, fp4", DefaultValueFactory = _ => "int8,int8-t0,nf4,nf4-dq,fp4" };
+var evalBackends = new Option<string>("--backend", "-b") { Description = "Backend name(s) (comma-separated), best or all", DefaultValueFactory = _ => "best" };
+var evalJson = new Option<bool>("--json") { Description = "Print a JSON array, one object per format (and backend): format, backend, weight_bytes, mean_cos, min_cos, pearson, nn_agreement, sentences_per_s" };
+var evalEncoder = new Command("eval-encoder", "Quantize a BERT-family ONNX encoder's linear layers and compare its sentence embeddings with fp32");
+foreach (Option o in new Option[] { onnxOpt, vocabOpt, sentencesOpt, formatsOpt, evalBackends, evalJson, libraries })
+{
+    evalEncoder.Options.Add(o);
+}
+
+evalEncoder.SetAction(r => EvalEncoderCommand.Run(r.GetValue(onnxOpt), r.GetValue(vocabOpt), r.GetValue(sentencesOpt), r.GetValue(formatsOpt)!, r.GetValue(evalBackends)!,
+                                                  r.GetValue(evalJson), r.GetValue(libraries) ?? []));
 
 var op = new Argument<string>("op")
 {
@@ -100,6 +115,7 @@ quantize.SetAction(r => QuantizeCommand.Run(new QuantizeArgs(
 var root = new RootCommand("bnb — k-bit quantization backends (bitsandbytes numerics) behind one C ABI");
 root.Subcommands.Add(info);
 root.Subcommands.Add(demo);
+root.Subcommands.Add(evalEncoder);
 root.Subcommands.Add(bench);
 root.Subcommands.Add(quantize);
 return root.Parse(args).Invoke();
