@@ -1,4 +1,4 @@
-using Bnb.Dense;
+using Bnb.Nn;
 using Bnb.Quantization;
 
 namespace Bnb.Models.Encoder;
@@ -75,11 +75,11 @@ public static class EncoderFormats
     public static Func<LinearWeights, IEncoderLinear> LinearFactory(this EncoderFormat format, Quantizer? quantizer) => format switch
     {
         EncoderFormat.Fp32 => w => new DenseLinear(w),
-        EncoderFormat.Int8 => w => new Int8Linear(Require(quantizer), w, 6f),
-        EncoderFormat.Int8T0 => w => new Int8Linear(Require(quantizer), w, 0f),
-        EncoderFormat.Nf4 => w => new FourBitLinear(Require(quantizer), w, QuantType.Nf4, false),
-        EncoderFormat.Nf4Dq => w => new FourBitLinear(Require(quantizer), w, QuantType.Nf4, true),
-        EncoderFormat.Fp4 => w => new FourBitLinear(Require(quantizer), w, QuantType.Fp4, false),
+        EncoderFormat.Int8 => w => ModuleLinear.Int8(Require(quantizer), w, 6f),
+        EncoderFormat.Int8T0 => w => ModuleLinear.Int8(Require(quantizer), w, 0f),
+        EncoderFormat.Nf4 => w => ModuleLinear.FourBit(Require(quantizer), w, QuantType.Nf4, false),
+        EncoderFormat.Nf4Dq => w => ModuleLinear.FourBit(Require(quantizer), w, QuantType.Nf4, true),
+        EncoderFormat.Fp4 => w => ModuleLinear.FourBit(Require(quantizer), w, QuantType.Fp4, false),
         _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
     };
 
@@ -87,101 +87,23 @@ public static class EncoderFormats
 }
 
 /// <summary>
-/// LLM.int8() inference linear (spec §2.8–2.9) over Bnb.Core's int8 primitives: row-wise int8 weight (CB, SCB);
-/// per call the activations are quantized row-wise, multiplied in int32 and dequantized with the bias; with a
-/// threshold, activation columns holding |x| ≥ threshold are excluded from the int8 product and added back in float
-/// against the dequantized int8 weight columns.
+/// An encoder linear layer backed by one of Bnb.Core's quantized modules (<see cref="Linear8bitLt"/>,
+/// <see cref="Linear4bit"/>); the weight arrives in the export's [in × out] layout and is quantized as [out × in].
 /// </summary>
-internal sealed class Int8Linear : IEncoderLinear
+internal sealed class ModuleLinear(IQuantizedLinear module) : IEncoderLinear
 {
-    private readonly Quantizer _q;
-    private readonly sbyte[] _cb;
-    private readonly float[] _scb;
-    private readonly float[] _bias;
-    private readonly float _threshold;
+    public int InFeatures => module.InFeatures;
 
-    public Int8Linear(Quantizer q, LinearWeights w, float threshold)
-    {
-        _q = q;
-        InFeatures = w.InFeatures;
-        OutFeatures = w.OutFeatures;
-        var quantized = q.Int8VectorwiseQuant<float>(w.WeightOutIn(), OutFeatures, InFeatures);
-        _cb = quantized.CA;
-        _scb = quantized.RowStats;
-        _bias = w.Bias;
-        _threshold = threshold;
-    }
+    public int OutFeatures => module.OutFeatures;
 
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
-
-    public long WeightBytes => _cb.LongLength + (_scb.LongLength * sizeof(float));
-
-    public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y)
-    {
-        var a = _q.Int8VectorwiseQuant(x[..(rows * InFeatures)], rows, InFeatures, _threshold);
-        int[] c = _q.Int8LinearMatmul(a.CA, _cb, rows, OutFeatures, InFeatures);
-        float[] outF = _q.Int8MmDequant<float>(c, a.RowStats, _scb, _bias);
-        outF.CopyTo(y);
-        if (a.OutlierColumns is { Length: > 0 } cols)
-        {
-            // y += x[:, cols] · (CB[:, cols] · SCB / 127)ᵀ
-            int n = cols.Length;
-            var xs = new float[rows * n];
-            var ws = new float[OutFeatures * n];
-            for (int r = 0; r < rows; r++)
-            {
-                for (int j = 0; j < n; j++)
-                {
-                    xs[(r * n) + j] = x[(r * InFeatures) + (int)cols[j]];
-                }
-            }
-
-            for (int o = 0; o < OutFeatures; o++)
-            {
-                float s = _scb[o] / 127f;
-                for (int j = 0; j < n; j++)
-                {
-                    ws[(o * n) + j] = _cb[(o * InFeatures) + (int)cols[j]] * s;
-                }
-            }
-
-            Gemm.Multiply(xs, n, false, ws, n, true, y, OutFeatures, rows, OutFeatures, n, accumulate: true);
-        }
-    }
-}
-
-/// <summary>NF4/FP4 linear (spec §2.10) over Bnb.Core's 4-bit quantization and the backend's 4-bit GEMM.</summary>
-internal sealed class FourBitLinear : IEncoderLinear
-{
-    private readonly Quantizer _q;
-    private readonly QuantizedTensor _weight;
-    private readonly float[] _bias;
-
-    public FourBitLinear(Quantizer q, LinearWeights w, QuantType type, bool doubleQuant)
-    {
-        _q = q;
-        InFeatures = w.InFeatures;
-        OutFeatures = w.OutFeatures;
-        _weight = q.Quantize4Bit<float>(w.WeightOutIn(), [OutFeatures, InFeatures], type, 64, compressStatistics: doubleQuant);
-        _bias = w.Bias;
-    }
-
-    public int InFeatures { get; }
-
-    public int OutFeatures { get; }
-
-    public long WeightBytes
-    {
-        get
-        {
-            var s = _weight.State;
-            long stats = s.State2 is { } s2 ? s.QuantizedAbsmax!.LongLength + (s2.Absmax!.LongLength * sizeof(float)) + sizeof(float) : s.Absmax!.LongLength * sizeof(float);
-            return _weight.Data.LongLength + stats;
-        }
-    }
+    public long WeightBytes => module.WeightBytes;
 
     public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y) =>
-        _q.Gemm4Bit(x[..(rows * InFeatures)], rows, _weight.Data, _weight.State, _bias).CopyTo(y);
+        module.Forward(x[..(rows * InFeatures)], rows, y[..(rows * OutFeatures)]);
+
+    public static ModuleLinear Int8(Quantizer q, LinearWeights w, float threshold) =>
+        new(Linear8bitLt.Quantize<float>(q, w.WeightOutIn(), w.OutFeatures, w.InFeatures, w.Bias, threshold));
+
+    public static ModuleLinear FourBit(Quantizer q, LinearWeights w, QuantType type, bool doubleQuant) =>
+        new(Linear4bit.Quantize<float>(q, w.WeightOutIn(), w.OutFeatures, w.InFeatures, w.Bias, type, 64, doubleQuant));
 }
