@@ -71,7 +71,7 @@ public sealed class OptimGoldenTests(OptimBackendsFixture backends) : IClassFixt
                 }
 
                 Compare.Close(Compare.ToDouble(Row(c.OutputLike("absmax" + k).Read<float>(), steps, s)), Compare.ToDouble(state.GetTensor<float>("absmax" + k)), 0, 1e-5, $"{at}: absmax{k}");
-                OptimData.AssertCodesClose(Row(golden.Read<byte>(), steps, s), state.GetTensor<byte>("state" + k), $"{at}: state{k}");
+                GoldenTests.AssertCodesClose(Row(golden.Read<byte>(), steps, s), state.GetTensor<byte>("state" + k), $"{at}: state{k}");
             }
 
             if (c.Has("max_unorm") && c.Double("max_unorm") > 0)

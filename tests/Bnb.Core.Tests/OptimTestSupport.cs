@@ -71,23 +71,6 @@ internal static class OptimData
         return result;
     }
 
-    /// <summary>8-bit states may flip a code where an update lands on a rounding boundary: at most 1 %, each by one index (spec §9.4).</summary>
-    public static void AssertCodesClose(ReadOnlySpan<byte> expected, ReadOnlySpan<byte> actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        int differing = 0;
-        for (int i = 0; i < expected.Length; i++)
-        {
-            if (expected[i] != actual[i])
-            {
-                differing++;
-                Assert.True(Math.Abs(expected[i] - actual[i]) == 1, $"{what}: code [{i}] is {actual[i]}, expected {expected[i]} (more than one index apart)");
-            }
-        }
-
-        Assert.True(differing <= expected.Length / 100, $"{what}: {differing} of {expected.Length} codes differ (more than 1 %)");
-    }
-
     /// <summary>Overwrites a state tensor (tests feed golden state into a step).</summary>
     public static void SetTensor<T>(ParameterState state, string name, ReadOnlySpan<T> values)
         where T : unmanaged => state.Get(name).CopyFrom(MemoryMarshal.AsBytes(values));

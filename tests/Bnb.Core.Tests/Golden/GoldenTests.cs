@@ -493,7 +493,7 @@ public sealed class GoldenTests(CpuRefFixture fixture) : IClassFixture<CpuRefFix
     }
 
     /// <summary>8-bit states may flip a code where an update lands on a LUT boundary: at most 1 %, each by one index.</summary>
-    private static void AssertCodesClose(byte[] expected, byte[] actual, string what)
+    internal static void AssertCodesClose(byte[] expected, byte[] actual, string what)
     {
         int differing = 0;
         for (int i = 0; i < expected.Length; i++)
