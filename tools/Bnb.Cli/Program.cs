@@ -85,7 +85,9 @@ bench.SetAction(r => BenchCommand.Run(new BenchArgs(
     r.GetValue(warmupOpt), r.GetValue(maxSecondsOpt), r.GetValue(benchJson), r.GetValue(markdownOpt), r.GetValue(plotOpt), r.GetValue(jsonOutOpt),
     r.GetValue(libraries) ?? [])
 {
-    Optim = new OptimBenchArgs(r.GetValue(kindOpt)!, r.GetValue(bitsOpt), r.GetValue(pagedOpt), r.GetValue(paramsOpt), r.GetValue(tensorParamsOpt), r.GetValue(budgetOpt)),
+    // 8-bit optimizer state rounding: the optimizers' default (lut, bitsandbytes' CPU library) unless --rounding is given.
+    Optim = new OptimBenchArgs(r.GetValue(kindOpt)!, r.GetValue(bitsOpt), r.GetValue(pagedOpt), r.GetValue(paramsOpt), r.GetValue(tensorParamsOpt), r.GetValue(budgetOpt),
+        r.GetResult(roundingOpt) is { Implicit: false } ? r.GetValue(roundingOpt)! : "lut"),
 }));
 
 var qInput = new Argument<string>("input") { Description = "Source model: a safetensors file with F32/F16/BF16 weights (config.json next to it is carried over)" };

@@ -14,7 +14,16 @@ namespace Bnb.Cli.Bench;
 /// <param name="Params">Total parameters (f32), split into tensors of <paramref name="TensorParams"/>.</param>
 /// <param name="TensorParams">Elements per parameter tensor (a model's layers; paging moves whole tensors).</param>
 /// <param name="BudgetMiB">Paged: the pager budget; null = a quarter of the state (state 4× the budget).</param>
-internal sealed record OptimBenchArgs(string Kind, int Bits, bool Paged, long Params, long TensorParams, long? BudgetMiB);
+/// <param name="Rounding">8-bit state requantization: lut (the optimizers' default) or nearest.</param>
+internal sealed record OptimBenchArgs(string Kind, int Bits, bool Paged, long Params, long TensorParams, long? BudgetMiB, string Rounding)
+{
+    public Quantization.Rounding RoundingMode => Rounding switch
+    {
+        "lut" => Quantization.Rounding.BnbCpuLut,
+        "nearest" => Quantization.Rounding.Nearest,
+        _ => throw new ArgumentException($"--rounding {Rounding}: expected lut or nearest"),
+    };
+}
 
 internal static partial class BenchCommand
 {
@@ -109,7 +118,7 @@ internal static partial class BenchCommand
         optimizer.Step(); // allocates the state (zero-initialised), so timed steps see steady-state work
         PagedMemoryStats? before = pager?.GetStats();
         int steps = 0;
-        var job = new BenchJob(backend.Name, new BenchSpec("optim", $"{o.Kind}{(o.Bits == 8 ? "8bit" : "")}{(o.Paged ? "-paged" : "")}", "f32", 0, 0, o.Params, o.Bits == 8 ? Optimizer.BlockSize : 0, false, o.Bits == 8 ? "lut" : "-", false), threads);
+        var job = new BenchJob(backend.Name, new BenchSpec("optim", $"{o.Kind}{(o.Bits == 8 ? "8bit" : "")}{(o.Paged ? "-paged" : "")}", "f32", 0, 0, o.Params, o.Bits == 8 ? Optimizer.BlockSize : 0, false, o.Bits == 8 ? o.Rounding : "-", false), threads);
         long stateTraffic = (long)(optimizer.StateBytes * 2); // every state byte read and written once per step
         long bytes = (o.Params * 12) + stateTraffic; // gradient read, parameter read + written
         Measurement m = Time(job, args, bytes, 0, 1, _ =>
@@ -122,7 +131,7 @@ internal static partial class BenchCommand
         PagedMemoryStats? after = pager?.GetStats();
         return m with
         {
-            Rounding = o.Bits == 8 ? "lut" : "-",
+            Rounding = o.Bits == 8 ? o.Rounding : "-",
             ParamsPerS = o.Params / (m.MedianMs / 1e3),
             StateBytesPerParam = optimizer.StateBytes / (double)o.Params,
             Bits = o.Bits,
@@ -134,14 +143,14 @@ internal static partial class BenchCommand
 
     private static Optimizer Create(BnbContext c, OptimBenchArgs o, List<ParameterRef> ps) => o.Kind switch
     {
-        "adam" => new Adam(c, ps, optimBits: o.Bits, paged: o.Paged),
-        "adamw" => new AdamW(c, ps, optimBits: o.Bits, paged: o.Paged),
-        "lamb" => new Lamb(c, ps, optimBits: o.Bits),
-        "ademamix" => new AdEMAMix(c, ps, optimBits: o.Bits, paged: o.Paged),
-        "lion" => new Lion(c, ps, optimBits: o.Bits, paged: o.Paged),
-        "sgd" => new Sgd(c, ps, 0.01, 0.9, optimBits: o.Bits),
-        "lars" => new Lars(c, ps, 0.01, 0.9, optimBits: o.Bits),
-        "rmsprop" => new RmsProp(c, ps, optimBits: o.Bits),
-        _ => new Adagrad(c, ps, optimBits: o.Bits),
+        "adam" => new Adam(c, ps, optimBits: o.Bits, paged: o.Paged, rounding: o.RoundingMode),
+        "adamw" => new AdamW(c, ps, optimBits: o.Bits, paged: o.Paged, rounding: o.RoundingMode),
+        "lamb" => new Lamb(c, ps, optimBits: o.Bits, rounding: o.RoundingMode),
+        "ademamix" => new AdEMAMix(c, ps, optimBits: o.Bits, paged: o.Paged, rounding: o.RoundingMode),
+        "lion" => new Lion(c, ps, optimBits: o.Bits, paged: o.Paged, rounding: o.RoundingMode),
+        "sgd" => new Sgd(c, ps, 0.01, 0.9, optimBits: o.Bits, rounding: o.RoundingMode),
+        "lars" => new Lars(c, ps, 0.01, 0.9, optimBits: o.Bits, rounding: o.RoundingMode),
+        "rmsprop" => new RmsProp(c, ps, optimBits: o.Bits, rounding: o.RoundingMode),
+        _ => new Adagrad(c, ps, optimBits: o.Bits, rounding: o.RoundingMode),
     };
 }
