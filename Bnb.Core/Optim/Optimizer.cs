@@ -140,6 +140,23 @@ public abstract partial class Optimizer : IDisposable
         return _state.GetValueOrDefault(parameter);
     }
 
+    /// <summary>
+    /// Forgets the state of <paramref name="parameter"/> (its memory is freed; the next step starts from zero state at
+    /// step 1, with <c>optim_bits</c> / <c>min_8bit_size</c> evaluated again). False if it had none.
+    /// </summary>
+    public bool ResetState(ParameterRef parameter)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(parameter);
+        if (!_state.Remove(parameter, out ParameterState? state))
+        {
+            return false;
+        }
+
+        state.Dispose();
+        return true;
+    }
+
     /// <summary>The effective hyper-parameters of <paramref name="parameter"/>: group, then global and own overrides.</summary>
     /// <exception cref="ArgumentException">The parameter does not belong to this optimizer.</exception>
     public OptimizerSettings GetSettings(ParameterRef parameter)

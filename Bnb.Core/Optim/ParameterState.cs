@@ -14,7 +14,7 @@ namespace Bnb.Optim;
 /// [2, blocks]. <c>unorm_vec</c> (f32 [1], the last update norm) exists when <c>max_unorm</c> &gt; 0,
 /// <c>gnorm_vec</c> (f32 [100], gradient-norm history) when percentile clipping is on.
 /// </remarks>
-public sealed class ParameterState : IDisposable
+public sealed class ParameterState
 {
     private readonly List<StateBuffer> _tensors;
     private readonly Optimizer _owner;
@@ -86,8 +86,8 @@ public sealed class ParameterState : IDisposable
     /// <summary>state2 as float32 (dequantized when 8-bit), or null for 1-state optimizers.</summary>
     public float[]? DequantizeState2() => Find("state2") is null ? null : Dequantize("state2", "absmax2", "qmap2");
 
-    /// <summary>Frees the state memory (the optimizer forgets this parameter's state: the next step starts fresh).</summary>
-    public void Dispose()
+    /// <summary>Frees the state memory (<see cref="Optimizer.ResetState"/>, <see cref="Optimizer.Dispose"/>, a replaced state).</summary>
+    internal void Dispose()
     {
         foreach (StateBuffer t in _tensors)
         {

@@ -87,6 +87,17 @@ public sealed class OptimApiTests(OptimBackendsFixture backends) : IClassFixture
             Assert.False(adam.GetState(p1)!.IsEightBit);
             Assert.True(adam.GetState(p3)!.IsEightBit);
             Assert.Equal(DType.U8, adam.GetState(p3)!.Describe("state2").DType);
+
+            // optim_bits acts when state is created: reset p1's state to switch it to 8 bits.
+            adam.Overrides.Override(p1, new OptimizerSettings { OptimBits = 8 });
+            adam.Step();
+            Assert.False(adam.GetState(p1)!.IsEightBit);
+            Assert.True(adam.ResetState(p1));
+            Assert.Null(adam.GetState(p1));
+            adam.Step();
+            Assert.True(adam.GetState(p1)!.IsEightBit);
+            Assert.Equal(1, adam.GetState(p1)!.Step);
+            Assert.Equal(3, adam.GetState(p2)!.Step);
         }
 
         // The other way round, through the process-wide overrides: an "embedding" stays 32-bit in an 8-bit optimizer.
