@@ -151,6 +151,30 @@ public sealed class OptimApiTests(OptimBackendsFixture backends) : IClassFixture
         Assert.Throws<ArgumentException>(() => opt.AddParamGroup(new ParameterGroup([a])));
     }
 
+    [CpuBackendsTheory]
+    [MemberData(nameof(OptimBackendsFixture.Backends), MemberType = typeof(OptimBackendsFixture))]
+    public void Lamb_max_unorm_reaches_the_update(string backend)
+    {
+        // bitsandbytes' test_lamb_max_unorm: the trust ratio bound changes the step (32-bit state).
+        BnbContext ctx = backends.Context(backend);
+        const int n = 5000;
+        float[] g = OptimData.Normal(n, 0.01, 2);
+        float[] a = OptimData.Normal(n, 0.1, 1), b = (float[])a.Clone(), c = (float[])a.Clone();
+        using var bounded = new Lamb(ctx, [ParameterRef.Create<float>(a, g)], maxUnorm: 0.001);
+        using var loose = new Lamb(ctx, [ParameterRef.Create<float>(b, g)], maxUnorm: 1.0);
+        using var adam = new Adam(ctx, [ParameterRef.Create<float>(c, g)]);
+        bounded.Step();
+        loose.Step();
+        adam.Step();
+        Assert.Equal(0.001, bounded.GetSettings(bounded.Parameters.Single()).MaxUnorm);
+        float[] start = OptimData.Normal(n, 0.1, 1);
+        double moved(float[] x) => x.Zip(start).Sum(t => Math.Abs(t.First - t.Second));
+        Assert.True(moved(a) < 0.1 * moved(b), $"max_unorm 0.001 moved {moved(a)}, 1.0 moved {moved(b)}");
+        Assert.True(bounded.GetState(bounded.Parameters.Single())!.UpdateNorm > 0);
+        // The first Adam direction has norm ≈ 3.2·√n against ‖p‖ ≈ 0.1·√n: even max_unorm = 1 scales the step down.
+        Assert.True(moved(b) < 0.1 * moved(c), $"max_unorm 1.0 moved {moved(b)}, Adam {moved(c)}");
+    }
+
     [CpuBackendsFact]
     public void Bitsandbytes_rejections_are_clear_errors()
     {
