@@ -1,5 +1,6 @@
 using Bnb.Dense;
 using Bnb.Nn;
+using Bnb.Optim;
 using Bnb.Quantization;
 
 namespace Bnb.Examples.QLoRA;
@@ -8,7 +9,9 @@ namespace Bnb.Examples.QLoRA;
 /// QLoRA on the CPU in miniature. A "pretrained" two-layer MLP (In → Hidden → GELU → Out) is quantized to NF4 with
 /// double quantization and frozen; LoRA adapters (rank <see cref="TrainerOptions.Rank"/>) on both layers learn a
 /// fine-tuning task: matching a teacher whose weights differ from the base by a low-rank update. Gradients flow
-/// through the frozen 4-bit weights into the first layer's adapter; only the adapters train (AdamW).
+/// through the frozen 4-bit weights into the first layer's adapter; only the adapters train — by default with
+/// bitsandbytes' paged 8-bit AdamW (<see cref="Bnb.Optim.AdamW"/>, <c>optimBits: 8, paged: true</c>), or with the
+/// plain float32 <see cref="AdamW"/> of this example.
 /// </summary>
 public static class Trainer
 {
@@ -28,11 +31,9 @@ public static class Trainer
         var base2 = Linear4bit.Quantize<float>(quantizer, w2, d2, d1, quantType: QuantType.Nf4, doubleQuant: true);
         var lora1 = new LoraLinear(base1, options.Rank, options.Alpha, seed: options.Seed + 1);
         var lora2 = new LoraLinear(base2, options.Rank, options.Alpha, seed: options.Seed + 2);
-        var opt = new[]
-        {
-            new AdamW(lora1.A.Length, options.LearningRate), new AdamW(lora1.B.Length, options.LearningRate),
-            new AdamW(lora2.A.Length, options.LearningRate), new AdamW(lora2.B.Length, options.LearningRate),
-        };
+        LoraLinear[] adapters = [lora1, lora2];
+        using var optimizer = options.PlainAdamW ? null : PagedAdamW8Bit(quantizer, adapters, options.LearningRate);
+        var plain = options.PlainAdamW ? adapters.SelectMany(a => new[] { new AdamW(a.A.Length, options.LearningRate), new AdamW(a.B.Length, options.LearningRate) }).ToArray() : [];
 
         int b = options.BatchSize;
         var losses = new List<float>();
@@ -73,13 +74,36 @@ public static class Trainer
             }
 
             lora1.Backward(gh, []);
-            opt[0].Step(lora1.A, lora1.GradA);
-            opt[1].Step(lora1.B, lora1.GradB);
-            opt[2].Step(lora2.A, lora2.GradA);
-            opt[3].Step(lora2.B, lora2.GradB);
+            if (optimizer is not null)
+            {
+                optimizer.Step();
+            }
+            else
+            {
+                for (int i = 0; i < adapters.Length; i++)
+                {
+                    plain[2 * i].Step(adapters[i].A, adapters[i].GradA);
+                    plain[(2 * i) + 1].Step(adapters[i].B, adapters[i].GradB);
+                }
+            }
         }
 
         return losses;
+    }
+
+    /// <summary>
+    /// bitsandbytes' <c>PagedAdamW8bit</c> over the adapters' A and B (their gradient arrays are where Backward
+    /// accumulates). The tensors are small, so the thresholds that keep small parameters in 32-bit, unpaged state
+    /// are lowered to make every adapter use 8-bit blockwise, paged state.
+    /// </summary>
+    private static Bnb.Optim.AdamW PagedAdamW8Bit(Quantizer quantizer, LoraLinear[] adapters, float lr)
+    {
+        var parameters = adapters.SelectMany((a, i) => new[]
+        {
+            ParameterRef.Create<float>(a.A, a.GradA, $"lora{i}.A", a.Rank, a.InFeatures),
+            ParameterRef.Create<float>(a.B, a.GradB, $"lora{i}.B", a.OutFeatures, a.Rank),
+        });
+        return new Bnb.Optim.AdamW(quantizer.Context, parameters, lr: lr, optimBits: 8, minEightBitSize: 256, paged: true) { PagedMinElements = 0 };
     }
 
     private static void Teacher(float[] x, float[] t1, float[] t2, int b, int d0, int d1, int d2, float[] output)
@@ -144,4 +168,7 @@ public sealed record TrainerOptions
     public float LearningRate { get; init; } = 1e-2f;
 
     public int Seed { get; init; } = 42;
+
+    /// <summary>Use this example's float32 AdamW instead of Bnb.Optim's paged 8-bit AdamW.</summary>
+    public bool PlainAdamW { get; init; }
 }
