@@ -199,8 +199,9 @@ __global__ void __launch_bounds__(256) gemm_simt_kernel(const GemmParams p) {
 
 /* ─── bf16 tensor-core gemm (sm_80+) ─────────────────────────────────────────────────────────────────────── */
 
+#if !defined(BNB_GPU_HIP) /* NVIDIA tensor cores only; HIP builds use the SIMT kernel */
 __global__ void __launch_bounds__(128) gemm_mma_bf16_kernel(const GemmParams p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !defined(BNB_GPU_HIP)
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     constexpr int kMmaTileK = 32;
     constexpr int kMmaPad = 8; /* bf16 elements of padding per shared row: spreads fragment loads over banks */
     __shared__ __align__(16) uint16_t As[kTile][kMmaTileK + kMmaPad];
@@ -267,9 +268,10 @@ __global__ void __launch_bounds__(128) gemm_mma_bf16_kernel(const GemmParams p) 
                 if (m < p.M && n < p.N) store_out(p, m, n, acc[i][j][r]);
             }
 #else
-    (void)p; /* never launched below sm_80 or on HIP (launch_gemm checks the device) */
+    (void)p; /* never launched below sm_80 (launch_gemm checks the device) */
 #endif
 }
+#endif /* !BNB_GPU_HIP */
 
 bnb_status launch_gemm(const char* op, bnb_context* ctx, const GemmParams& p) {
     const dim3 grid((unsigned)((p.N + kTile - 1) / kTile), (unsigned)((p.M + kTile - 1) / kTile));
