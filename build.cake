@@ -25,6 +25,11 @@ var crossPresets = crossArg.Split(',', StringSplitOptions.RemoveEmptyEntries | S
     .SelectMany(p => p.Split(',')).Distinct().ToList();
 var crossEnabled = crossPresets.Count > 0;
 var installCross = Argument("install-cross", crossEnabled); // let Deps install the cross toolchains (root only)
+// GPU backends compiled into the host build (no GPU needed: their no-device tests run in ctest): --gpu=cuda,hip
+// (default), a subset, or none. Environment default: BNB_GPU. Deps installs the toolkits (root only).
+var gpuArg = Argument("gpu", EnvironmentVariable("BNB_GPU") ?? "cuda,hip");
+var gpuBackends = gpuArg.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+    .Where(g => g == "cuda" || g == "hip").Distinct().ToList();
 
 var root = MakeAbsolute(Directory("."));
 var artifacts = root.Combine("artifacts");
@@ -46,6 +51,7 @@ var failedSteps = new List<string>();
 var missingRequired = new List<string>(); // apt packages the native build needs and that are not installed
 var crossSkip = new Dictionary<string, string>(); // preset -> reason it is skipped
 string arm64DotnetSkip = null; // why .NET linux-arm64 programs cannot run under qemu here (null = they can)
+var gpuSkip = new Dictionary<string, string>(); // "cuda"/"hip" -> reason the backend is not built
 
 void Skip(string what, string reason)
 {
@@ -180,9 +186,26 @@ bool NativeBuildable(string what)
     return false;
 }
 
-void BuildPreset(string preset)
+// CMake switches for the GPU backends of the host build (spec/toolchain.md §1a/1b/2a): ON where the toolkit is
+// installed and wanted, OFF (with a recorded reason) otherwise.
+string GpuCmakeArgs()
 {
-    Run("cmake", $"--preset {preset}");
+    var args = new List<string>();
+    foreach (var (name, option, tool) in new[] { ("cuda", "BNB_CUDA", "nvcc"), ("hip", "BNB_HIP", "hipcc") })
+    {
+        string why = null;
+        if (!gpuBackends.Contains(name)) why = $"not selected (--gpu={gpuArg})";
+        else if (gpuSkip.TryGetValue(name, out var reason)) why = reason;
+        else if (Which(tool) == null) why = $"{tool} not found (run ./build.sh deps as root)";
+        args.Add($"-D{option}={(why == null ? "ON" : "OFF")}");
+        if (why != null) Skip($"bnb_{name} build and no-device tests", why);
+    }
+    return string.Join(" ", args);
+}
+
+void BuildPreset(string preset, string extraArgs = "")
+{
+    Run("cmake", $"--preset {preset} {extraArgs}".TrimEnd());
     Run("cmake", $"--build --preset {preset}");
 }
 
@@ -300,6 +323,14 @@ Task("Deps")
     };
     var missingOpencl = opencl.Where(t => t.probe.StartsWith("/") ? !System.IO.File.Exists(t.probe) : Which(t.probe) == null)
         .Select(t => t.pkg).ToList();
+    // GPU toolkits (optional: a failed install skips that backend). nvidia-cuda-toolkit is in non-free; the gcc
+    // package gives nvcc its supported host compiler (g++-11); HIP needs HIP_PLATFORM=amd (set by the CMake rules).
+    var gpuPackages = new (string backend, string path, string pkg)[]
+    {
+        ("cuda", "/usr/bin/nvcc", "nvidia-cuda-toolkit"), ("cuda", "/usr/bin/g++-11", "nvidia-cuda-toolkit-gcc"),
+        ("hip", "/usr/bin/hipcc", "hipcc"), ("hip", "/usr/include/hip/hip_runtime.h", "libamdhip64-dev"),
+    };
+    var missingGpu = gpuPackages.Where(t => gpuBackends.Contains(t.backend) && !FileExists(t.path)).ToList();
     var missingCross = installCross ? cross.Where(t => Which(t.cmd) == null).Select(t => t.pkg).Distinct().ToList() : new List<string>();
     // .NET linux-arm64 programs under qemu (xunit suite, packaging smoke) need the multiarch arm64 libc, libssl
     // and libicu (toolchain.md 4a'); the native ctest keeps working either way (the toolchain file drops -L).
@@ -309,7 +340,7 @@ Task("Deps")
     // TorchSharp 0.107's libLibTorchSharp.so for Debian 12's libstdc++, tests/Bnb.TorchSharp.Tests).
     var missingOptional = new (string cmd, string pkg)[] { ("patchelf", "patchelf") }.Where(t => Which(t.cmd) == null).Select(t => t.pkg).ToList();
     missingOptional.AddRange(missingOpencl);
-    var all = missing.Concat(missingCross).ToList();
+    var all = missing.Concat(missingCross).Concat(missingGpu.Select(t => t.pkg)).ToList();
     if (all.Count == 0 && !needArm64Libs && missingOptional.Count == 0) { Information("Deps: all toolchains present"); return; }
 
     var aptCmd = $"apt-get install -y --no-install-recommends {string.Join(" ", all)}";
@@ -325,6 +356,7 @@ Task("Deps")
             arm64DotnetSkip = "arm64 multiarch libssl3/libicu72 not installed and not root";
         }
         missingRequired.AddRange(missing);
+        foreach (var t in missingGpu) gpuSkip[t.backend] = $"{t.pkg} not installed and not root";
         if (missingCross.Count > 0)
             foreach (var p in new[] { "linux-arm64-release", "win-x64-release" })
                 crossSkip[p] = $"cross toolchain packages not installed ({string.Join(" ", missingCross)})";
@@ -349,6 +381,12 @@ Task("Deps")
             foreach (var p in new[] { "linux-arm64-release", "win-x64-release" })
                 crossSkip[p] = $"apt-get install of {string.Join(" ", missingCross)} failed ({rc})";
     }
+    foreach (var backend in missingGpu.Select(t => t.backend).Distinct())
+    {
+        var pkgs = string.Join(" ", missingGpu.Where(t => t.backend == backend).Select(t => t.pkg));
+        var rc = Run("apt-get", $"install -y -q --no-install-recommends {pkgs}", env, check: false);
+        if (rc != 0) gpuSkip[backend] = $"apt-get install of {pkgs} failed ({rc})";
+    }
     if (needArm64Libs)
     {
         var rc = Run("apt-get", "install -y -q --no-install-recommends libssl3:arm64 libicu72:arm64", env, check: false);
@@ -362,7 +400,7 @@ Task("Native")
     .Does(() =>
 {
     if (!NativeBuildable($"native build ({hostPreset})")) return;
-    BuildPreset(hostPreset);
+    BuildPreset(hostPreset, GpuCmakeArgs());
 });
 
 Task("NativeTest")
@@ -568,6 +606,20 @@ Task("Pack")
     // The Bnb.Runtime.Cpu meta package: one dependency per RID package packed above (same template, BnbRid=meta).
     if (packedRids.Count > 0)
         Run("dotnet", $"pack \"{template.FullPath}\" -c {configuration} -nologo -p:BnbFlavor=Cpu -p:BnbRid=meta \"-p:BnbMetaRids=\\\"{string.Join(",", packedRids)}\\\"\" -o \"{packagesDir.FullPath}\"");
+    // GPU runtime packages (linux-x64 only: a Windows CUDA build needs the Windows CUDA toolkit, which this Linux
+    // toolchain cannot provide; docs/backends.md). Same template, flavor Cuda / Hip, plus the flavor's meta package.
+    foreach (var flavor in new[] { "Cuda", "Hip" })
+    {
+        var dir = nativeOut.Combine(hostRid);
+        var stem = $"bnb_{flavor.ToLowerInvariant()}";
+        if (!DirectoryExists(dir) || GetFiles($"{dir.FullPath}/lib{stem}.so").Count == 0)
+        {
+            Skip($"pack Bnb.Runtime.{flavor}.{hostRid}", $"lib{stem}.so was not built");
+            continue;
+        }
+        Run("dotnet", $"pack \"{template.FullPath}\" -c {configuration} -nologo -p:BnbFlavor={flavor} -p:BnbRid={hostRid} -o \"{packagesDir.FullPath}\"");
+        Run("dotnet", $"pack \"{template.FullPath}\" -c {configuration} -nologo -p:BnbFlavor={flavor} -p:BnbRid=meta \"-p:BnbMetaRids=\\\"{hostRid}\\\"\" -o \"{packagesDir.FullPath}\"");
+    }
     foreach (var nupkg in GetFiles($"{packagesDir.FullPath}/*.nupkg")) Information($"  {nupkg.GetFilename()}");
 });
 
