@@ -41,6 +41,11 @@ struct bnb_stream {
     gpuStream_t stream;
 };
 
+/* Paging counters shared by a context and the PAGED buffers allocated through it (a buffer may outlive its context:
+ * the record is freed with the last of them). GPU paging is the driver's (managed memory migrates on demand and on
+ * paged_prefetch); the backend only records the budget and counts bytes. */
+typedef struct bnb_gpu_pager bnb_gpu_pager;
+
 struct bnb_context {
     bnb_context_common common;  /* must stay first: the shared validators read it */
     gpuStream_t stream;         /* where ops run: the context's own stream, or a bnb_stream set by the caller */
@@ -50,6 +55,7 @@ struct bnb_context {
     int32_t sm_count;
     int32_t cc;                 /* compute capability major*10+minor (CUDA); gfx major*10+minor on HIP */
     uint32_t disabled;          /* BNB_GPU_DISABLE_* paths turned off through the BNB_GPU_DISABLE variable */
+    bnb_gpu_pager* pager;
 };
 
 /* BNB_GPU_DISABLE=mma,imma,gemv (comma-separated) turns off the bf16 tensor-core gemm, the int8 tensor-core matmul
@@ -62,8 +68,10 @@ struct bnb_buffer {
     uint32_t magic;
     int32_t kind;
     int32_t device;
+    int32_t maps;         /* open buffer_map / buffer_map_access calls */
     size_t bytes;
     void* data;
+    bnb_gpu_pager* pager; /* PAGED buffers: the allocating context's counters */
 };
 
 /* Number of usable devices (cached after the first call; 0 on a machine without GPU or driver). When it is 0,

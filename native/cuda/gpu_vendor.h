@@ -46,6 +46,7 @@ typedef hipStream_t gpuStream_t;
 #define gpuStreamCreateNonBlocking(s) hipStreamCreateWithFlags((s), hipStreamNonBlocking)
 #define gpuStreamDestroy hipStreamDestroy
 #define gpuStreamSynchronize hipStreamSynchronize
+#define gpuDeviceSynchronize hipDeviceSynchronize
 #define gpuDeviceGetAttribute hipDeviceGetAttribute
 #define gpuMemGetInfo hipMemGetInfo
 #define gpuDevAttrMultiProcessorCount hipDeviceAttributeMultiprocessorCount
@@ -95,6 +96,7 @@ typedef cudaStream_t gpuStream_t;
 #define gpuStreamCreateNonBlocking(s) cudaStreamCreateWithFlags((s), cudaStreamNonBlocking)
 #define gpuStreamDestroy cudaStreamDestroy
 #define gpuStreamSynchronize cudaStreamSynchronize
+#define gpuDeviceSynchronize cudaDeviceSynchronize
 #define gpuDeviceGetAttribute cudaDeviceGetAttribute
 #define gpuMemGetInfo cudaMemGetInfo
 #define gpuDevAttrMultiProcessorCount cudaDevAttrMultiProcessorCount

@@ -15,6 +15,8 @@
 #include "bnb_quant.h"
 
 #include <mutex>
+#include <new>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,6 +184,24 @@ bnb_status bnb_gpu_copy_out(const char* op, bnb_context* context, void* dst, con
     return BNB_OK;
 }
 
+/* ─── paging counters ────────────────────────────────────────────────────────────────────────────────────── */
+
+struct bnb_gpu_pager {
+    std::mutex lock;
+    int32_t references = 1;
+    uint64_t budget = 0, paged = 0, pinned = 0, peak = 0;
+};
+
+static void pager_release(bnb_gpu_pager* pager) {
+    if (pager == NULL) return;
+    bool last;
+    {
+        std::lock_guard<std::mutex> guard(pager->lock);
+        last = --pager->references == 0;
+    }
+    if (last) delete pager;
+}
+
 /* ─── runtime slots ──────────────────────────────────────────────────────────────────────────────────────── */
 
 /* Feature bits of bnb_device_info.features for GPU backends (docs/backends.md). */
@@ -195,7 +215,8 @@ static bnb_status BNB_CALL gpu_backend_get_info(bnb_backend_info* out) {
     memset(&info, 0, sizeof info);
     info.device_kind = BNB_DEVICE_GPU;
     info.description = BNB_GPU_DESCRIPTION;
-    info.ops = (1ull << BNB_OP_COUNT) - 1; /* every op */
+    /* every op; the paging slots work (budget + counters) but the driver does the paging: no BNB_OP_PAGER bit */
+    info.ops = ((1ull << BNB_OP_COUNT) - 1) & ~(1ull << BNB_OP_PAGER);
     info.float_dtypes = BNB_FLOAT_DTYPES;
     info.quant_types = (1u << BNB_QUANT_FP4) | (1u << BNB_QUANT_NF4);
     info.weight_formats = (1u << BNB_WEIGHT_STANDARD) | (1u << BNB_WEIGHT_BNB_CPU) | (1u << BNB_WEIGHT_BACKEND);
@@ -308,6 +329,12 @@ static bnb_status BNB_CALL gpu_context_create(const bnb_context_options* options
     context->cc = device_attribute(common.device, gpuDevAttrComputeCapabilityMajor) * 10 +
                   device_attribute(common.device, gpuDevAttrComputeCapabilityMinor);
     context->disabled = disabled_paths();
+    context->pager = new (std::nothrow) bnb_gpu_pager();
+    if (context->pager == NULL) {
+        (void)gpuStreamDestroy(context->own_stream);
+        free(context);
+        return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op, "cannot allocate the context's paging record");
+    }
     *out_context = context;
     return BNB_OK;
 }
@@ -320,6 +347,7 @@ static bnb_status BNB_CALL gpu_context_destroy(bnb_context* context) {
     if (context->scratch != NULL) (void)gpuFree(context->scratch);
     (void)gpuStreamDestroy(context->own_stream);
     (void)gpuGetLastError();
+    pager_release(context->pager);
     context->common.magic = 0;
     free(context);
     return BNB_OK;
@@ -395,6 +423,14 @@ static bnb_status BNB_CALL gpu_buffer_alloc(bnb_context* context, int32_t kind, 
             return bnb_gpu_fail(op, "zero the new buffer", err);
         }
     }
+    if (kind == BNB_MEMORY_PAGED) {
+        bnb_gpu_pager* pager = context->pager;
+        std::lock_guard<std::mutex> guard(pager->lock);
+        pager->references += 1;
+        pager->paged += bytes;
+        if (pager->paged > pager->peak) pager->peak = pager->paged;
+        buffer->pager = pager;
+    }
     buffer->magic = BNB_GPU_BUFFER_MAGIC;
     buffer->kind = kind;
     buffer->device = context->common.device;
@@ -408,9 +444,19 @@ static bnb_status BNB_CALL gpu_buffer_free(bnb_buffer* buffer) {
     static const char op[] = "buffer_free";
     if (buffer == NULL) return BNB_OK;
     BNB_TRY(check_buffer(op, buffer));
+    if (buffer->maps > 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is mapped %d time(s): buffer_unmap it first",
+                        (int)buffer->maps);
     BNB_GPU_TRY(op, "set device", gpuSetDevice(buffer->device));
     const gpuError_t err = buffer->kind == BNB_MEMORY_HOST_PINNED ? gpuFreeHost(buffer->data) : gpuFree(buffer->data);
     if (err != gpuSuccess) return bnb_gpu_fail(op, "free", err);
+    if (buffer->pager != NULL) {
+        {
+            std::lock_guard<std::mutex> guard(buffer->pager->lock);
+            buffer->pager->paged -= buffer->bytes;
+        }
+        pager_release(buffer->pager);
+    }
     buffer->magic = 0;
     free(buffer);
     return BNB_OK;
@@ -425,15 +471,95 @@ static bnb_status BNB_CALL gpu_buffer_get_pointer(bnb_buffer* buffer, void** out
     return BNB_OK;
 }
 
-static bnb_status BNB_CALL gpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
-    static const char op[] = "buffer_map";
+/* buffer_map / buffer_map_access: pinned and managed memory are host-addressable at the same address and never
+ * move, so a map only counts (buffer_free refuses a mapped buffer, as on CPU backends). Mapping a PAGED buffer waits
+ * for the buffer's device, so the host never reads managed memory a kernel is still writing. */
+static bnb_status map_buffer(const char* op, bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
     BNB_TRY(check_buffer(op, buffer));
     BNB_TRY(bnb_check_not_null(op, "out_host_pointer", out_host_pointer));
+    if (access != BNB_MAP_READ_WRITE && access != BNB_MAP_READ)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "access = %d is not a BNB_MAP_* value (0, 1)", (int)access);
     if (buffer->kind == BNB_MEMORY_DEVICE)
         return bnb_fail(BNB_ERR_NOT_SUPPORTED, op,
                         "a BNB_MEMORY_DEVICE buffer is not host-addressable; use memory_copy, or allocate "
                         "BNB_MEMORY_PAGED / BNB_MEMORY_HOST_PINNED");
-    *out_host_pointer = buffer->data; /* pinned and managed memory are host-addressable at the same address */
+    if (buffer->maps == INT32_MAX) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is mapped 2^31-1 times");
+    if (buffer->kind == BNB_MEMORY_PAGED) {
+        BNB_GPU_TRY(op, "set device", gpuSetDevice(buffer->device));
+        BNB_GPU_TRY(op, "synchronize the device before host access", gpuDeviceSynchronize());
+        std::lock_guard<std::mutex> guard(buffer->pager->lock);
+        if (buffer->maps == 0) buffer->pager->pinned += buffer->bytes;
+    }
+    buffer->maps += 1;
+    *out_host_pointer = buffer->data;
+    return BNB_OK;
+}
+
+static bnb_status BNB_CALL gpu_buffer_map(bnb_buffer* buffer, void** out_host_pointer) {
+    return map_buffer("buffer_map", buffer, BNB_MAP_READ_WRITE, out_host_pointer);
+}
+
+static bnb_status BNB_CALL gpu_buffer_map_access(bnb_buffer* buffer, int32_t access, void** out_host_pointer) {
+    return map_buffer("buffer_map_access", buffer, access, out_host_pointer);
+}
+
+static bnb_status BNB_CALL gpu_buffer_unmap(bnb_buffer* buffer) {
+    static const char op[] = "buffer_unmap";
+    BNB_TRY(check_buffer(op, buffer));
+    if (buffer->maps == 0)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "buffer is not mapped (buffer_unmap without buffer_map)");
+    buffer->maps -= 1;
+    if (buffer->maps == 0 && buffer->pager != NULL) {
+        std::lock_guard<std::mutex> guard(buffer->pager->lock);
+        buffer->pager->pinned -= buffer->bytes;
+    }
+    return BNB_OK;
+}
+
+/* The budget is recorded and reported; the driver pages managed memory itself (oversubscription, prefetch), so
+ * there is no spill file on GPUs: spill_directory is checked like on CPU backends and otherwise unused. */
+static bnb_status BNB_CALL gpu_pager_configure(bnb_context* context, const bnb_pager_config* config) {
+    static const char op[] = "pager_configure";
+    BNB_TRY(bnb_gpu_enter(op, context));
+    uint64_t budget = 0;
+    if (config != NULL) {
+        if (config->struct_size < sizeof(bnb_pager_config))
+            return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.struct_size = %u is smaller than ABI 1's %u",
+                            (unsigned)config->struct_size, (unsigned)sizeof(bnb_pager_config));
+        if (config->reserved != 0)
+            return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.reserved = %u must be 0", (unsigned)config->reserved);
+        struct stat info;
+        if (config->spill_directory != NULL && config->spill_directory[0] != '\0' &&
+            (stat(config->spill_directory, &info) != 0 || !S_ISDIR(info.st_mode)))
+            return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "config.spill_directory = '%s' is not an existing directory",
+                            config->spill_directory);
+        budget = config->budget_bytes;
+    }
+    std::lock_guard<std::mutex> guard(context->pager->lock);
+    context->pager->budget = budget;
+    return BNB_OK;
+}
+
+static bnb_status BNB_CALL gpu_memory_stats(bnb_context* context, bnb_memory_stats* out) {
+    static const char op[] = "memory_stats";
+    BNB_TRY(bnb_gpu_enter(op, context));
+    BNB_TRY(bnb_check_not_null(op, "out", out));
+    if (out->struct_size < sizeof(bnb_memory_stats))
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "out.struct_size = %u is smaller than ABI 1's %u",
+                        (unsigned)out->struct_size, (unsigned)sizeof(bnb_memory_stats));
+    bnb_memory_stats s;
+    memset(&s, 0, sizeof s);
+    s.struct_size = (uint32_t)sizeof s;
+    {
+        std::lock_guard<std::mutex> guard(context->pager->lock);
+        s.budget_bytes = context->pager->budget;
+        s.paged_bytes = context->pager->paged;
+        s.pinned_bytes = context->pager->pinned;
+        /* residency of managed memory is the driver's business: resident/peak follow the allocated bytes */
+        s.resident_bytes = context->pager->paged;
+        s.peak_resident_bytes = context->pager->peak;
+    }
+    memcpy(out, &s, sizeof s);
     return BNB_OK;
 }
 
@@ -596,6 +722,10 @@ static const bnb_api gpu_api = {
     bnb_gpu_optimizer_update_8bit_blockwise,
     bnb_gpu_optimizer_unorm,
     bnb_gpu_percentile_clipping,
+    gpu_pager_configure,
+    gpu_memory_stats,
+    gpu_buffer_map_access,
+    gpu_buffer_unmap,
 };
 
 extern "C" {

@@ -159,5 +159,6 @@ BNB_HIP_API(hipMemPrefetchAsync, (const void* ptr, size_t count, int device, hip
 BNB_HIP_API(hipStreamCreateWithFlags, (hipStream_t* stream, unsigned int flags), (stream, flags))
 BNB_HIP_API(hipStreamDestroy, (hipStream_t stream), (stream))
 BNB_HIP_API(hipStreamSynchronize, (hipStream_t stream), (stream))
+BNB_HIP_API(hipDeviceSynchronize, (void), ())
 
 } /* extern "C" */
