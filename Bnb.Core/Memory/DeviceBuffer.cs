@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Bnb.Interop;
 using Bnb.Runtime;
 
@@ -27,9 +26,10 @@ public enum DeviceMemoryKind
 /// </summary>
 public sealed class DeviceBuffer : IDisposable
 {
-    private readonly DeviceBufferHandle _handle;
+    // The owning handle is the one of paged buffers: buffer_free on release, a reference on the context handle.
+    private readonly PagedBufferHandle _handle;
 
-    private DeviceBuffer(BnbContext context, DeviceBufferHandle handle, nint pointer, long bytes, DeviceMemoryKind kind, DType dtype, TensorShape shape)
+    private DeviceBuffer(BnbContext context, PagedBufferHandle handle, nint pointer, long bytes, DeviceMemoryKind kind, DType dtype, TensorShape shape)
     {
         Context = context;
         _handle = handle;
@@ -62,7 +62,7 @@ public sealed class DeviceBuffer : IDisposable
         }
 
         nint buffer = context.Native.DeviceBufferAlloc(context.Handle, (int)kind, (ulong)bytes);
-        var handle = new DeviceBufferHandle(buffer, context.Native, context.Handle);
+        var handle = new PagedBufferHandle(buffer, context.Native, context.Handle);
         try
         {
             nint pointer = context.Native.DeviceBufferPointer(buffer);
@@ -177,31 +177,5 @@ public sealed class DeviceBuffer : IDisposable
         {
             _handle.DangerousRelease();
         }
-    }
-}
-
-/// <summary>Owns a DEVICE or HOST_PINNED <c>bnb_buffer*</c>; holds a reference on its context handle.</summary>
-internal sealed class DeviceBufferHandle : SafeHandle
-{
-    private readonly NativeBackend _native;
-    private readonly BnbContextHandle _context;
-
-    public DeviceBufferHandle(nint buffer, NativeBackend native, BnbContextHandle context)
-        : base(0, ownsHandle: true)
-    {
-        _native = native;
-        _context = context;
-        bool added = false;
-        context.DangerousAddRef(ref added);
-        SetHandle(buffer);
-    }
-
-    public override bool IsInvalid => handle == 0;
-
-    protected override bool ReleaseHandle()
-    {
-        _ = _native.DeviceBufferFree(handle); // nothing to report from a finalizer
-        _context.DangerousRelease();
-        return true;
     }
 }

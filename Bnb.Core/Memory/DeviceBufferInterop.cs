@@ -17,9 +17,6 @@ internal sealed unsafe partial class NativeBackend
         return (nint)pointer;
     }
 
-    /// <summary>Status only: called from <see cref="System.Runtime.InteropServices.SafeHandle.ReleaseHandle"/>, which must not throw.</summary>
-    public int DeviceBufferFree(nint buffer) => _api->BufferFree(buffer);
-
     public void DeviceMemoryCopy(BnbContextHandle ctx, nint destination, nint source, ulong bytes, int direction) =>
         Check(_api->MemoryCopy(Handle(ctx), (void*)destination, (void*)source, (nuint)bytes, direction), "memory_copy");
 }

@@ -145,11 +145,12 @@ struct UpdateTerm {
     }
 };
 
-struct ParamSquareTerm {
-    const void* p;
+/* Σ x² of a f32/f16/bf16 vector (‖p‖² of the trust ratio, ‖g‖² of percentile clipping). */
+struct SquareTerm {
+    const void* x;
     int32_t dtype;
     __device__ double operator()(int64_t i) const {
-        const double v = load_float(p, dtype, i);
+        const double v = load_float(x, dtype, i);
         return v * v;
     }
 };
@@ -333,15 +334,6 @@ __global__ void __launch_bounds__(BNB_OPTIM_BLOCKSIZE) optimizer_8bit_kernel(con
 
 /* ─── percentile clipping (ref/clip.c) ───────────────────────────────────────────────────────────────────── */
 
-struct GradSquareTerm {
-    const void* g;
-    int32_t dtype;
-    __device__ double operator()(int64_t i) const {
-        const double v = load_float(g, dtype, i);
-        return v * v;
-    }
-};
-
 BNB_D bool sorts_before(float x, float y) { return x < y || (y != y && x == x); }
 
 __global__ void __launch_bounds__(128) clip_kernel(const double* sq, float* history, int32_t step, int32_t percentile,
@@ -416,7 +408,7 @@ bnb_status BNB_CALL bnb_gpu_optimizer_update_32bit(bnb_context* context, const b
     StepScratch s;
     BNB_TRY(step_scratch(op, context, &s));
     if (h.trust_ratio && h.param_norm < 0.0f) /* ‖p‖ before p changes */
-        BNB_TRY(sum_double(op, context, ParamSquareTerm{a.p, a.dtype}, a.n, s.partials, s.param_sq));
+        BNB_TRY(sum_double(op, context, SquareTerm{a.p, a.dtype}, a.n, s.partials, s.param_sq));
     BNB_TRY(sum_double(op, context, UpdateTerm{d, 1}, a.n, s.partials, s.update_sq));
     step_factor_kernel<<<1, 1, 0, context->stream>>>(h, s.update_sq, s.param_sq, s.factor, s.unorm);
     BNB_TRY(bnb_gpu_check_launch(op));
@@ -440,7 +432,7 @@ bnb_status BNB_CALL bnb_gpu_optimizer_unorm(bnb_context* context, const bnb_opti
     BNB_TRY(bnb_check_not_null(op, "out_param_sq", out_param_sq));
     StepScratch s;
     BNB_TRY(step_scratch(op, context, &s));
-    BNB_TRY(sum_double(op, context, ParamSquareTerm{a.p, a.dtype}, a.n, s.partials, s.param_sq));
+    BNB_TRY(sum_double(op, context, SquareTerm{a.p, a.dtype}, a.n, s.partials, s.param_sq));
     BNB_TRY(sum_double(op, context, UpdateTerm{optim_data(a), 0}, a.n, s.partials, s.update_sq));
     BNB_TRY(bnb_gpu_copy_out(op, context, out_update_sq, s.update_sq, sizeof(double)));
     return bnb_gpu_copy_out(op, context, out_param_sq, s.param_sq, sizeof(double));
@@ -490,7 +482,7 @@ bnb_status BNB_CALL bnb_gpu_percentile_clipping(bnb_context* context, const bnb_
     BNB_TRY(bnb_gpu_check_finite(op, "g", context, a.g, a.dtype, 1, a.n, a.n, 1));
     StepScratch s;
     BNB_TRY(step_scratch(op, context, &s));
-    BNB_TRY(sum_double(op, context, GradSquareTerm{a.g, a.dtype}, a.n, s.partials, s.update_sq));
+    BNB_TRY(sum_double(op, context, SquareTerm{a.g, a.dtype}, a.n, s.partials, s.update_sq));
     clip_kernel<<<1, 128, 0, context->stream>>>(s.update_sq, a.history, a.step, a.percentile, s.factor);
     BNB_TRY(bnb_gpu_check_launch(op));
     BNB_TRY(bnb_gpu_copy_out(op, context, a.out_gnorm_scale, s.factor, sizeof(float)));
