@@ -666,11 +666,13 @@ static bnb_status BNB_CALL gpu_stream_synchronize(bnb_stream* stream) {
 static bnb_status BNB_CALL gpu_context_set_stream(bnb_context* context, bnb_stream* stream) {
     static const char op[] = "context_set_stream";
     BNB_TRY(bnb_gpu_enter(op, context));
+    if (stream != NULL) BNB_TRY(check_stream(op, stream));
+    /* the context's scratch may still be in use by work queued on the old stream */
+    BNB_GPU_TRY(op, "synchronize the previous stream", gpuStreamSynchronize(context->stream));
     if (stream == NULL) {
         context->stream = context->own_stream;
         return BNB_OK;
     }
-    BNB_TRY(check_stream(op, stream));
     if (stream->device != context->common.device)
         return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "stream belongs to device %d but the context to device %d",
                         (int)stream->device, (int)context->common.device);
