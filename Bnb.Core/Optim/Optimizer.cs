@@ -89,8 +89,8 @@ public abstract partial class Optimizer : IDisposable
 
     /// <summary>
     /// The paging allocator paged state comes from. Set it before the first step to choose the budget and the spill
-    /// directory (<c>new PagedAllocator(context, budgetBytes: ...)</c>); when null, the first step creates one with an
-    /// unlimited budget (which reconfigures the context's pager).
+    /// directory (<c>new PagedAllocator(context, budgetBytes: ...)</c>); when null, the first step creates a view of the
+    /// context's pager that keeps its current settings (unlimited for a fresh context).
     /// </summary>
     public PagedAllocator? PagedAllocator { get; set; }
 
