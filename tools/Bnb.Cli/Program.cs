@@ -103,16 +103,17 @@ qCompute.AcceptOnlyFromAmong("f32", "f16", "bf16");
 var qThreshold = new Option<double>("--threshold") { Description = "llm_int8_threshold recorded in config.json", DefaultValueFactory = _ => 6.0 };
 var qBackend = new Option<string>("--backend", "-b") { Description = "Backend that quantizes (best = the runtime's default)", DefaultValueFactory = _ => "best" };
 var qJson = new Option<bool>("--json") { Description = "Print the summary as one JSON object, no progress bar" };
+var qOnnx = new Option<bool>("--onnx") { Description = "The input is an ONNX model (MatMul weights named through their bias Adds); all-MiniLM-L6-v2 names the bundled MiniLM" };
 var quantize = new Command("quantize", "Quantize a safetensors model's linear weights into a bitsandbytes-layout checkpoint (+ config.json quantization_config)");
 quantize.Arguments.Add(qInput);
-foreach (Option o in new Option[] { qOutput, qFormat, qDouble, qBlocksize, qSkip, qNoDefaultSkip, qCompute, qThreshold, qBackend, qJson, libraries })
+foreach (Option o in new Option[] { qOutput, qFormat, qDouble, qBlocksize, qSkip, qNoDefaultSkip, qCompute, qThreshold, qBackend, qJson, qOnnx, libraries })
 {
     quantize.Options.Add(o);
 }
 
 quantize.SetAction(r => QuantizeCommand.Run(new QuantizeArgs(
     r.GetValue(qInput)!, r.GetValue(qOutput)!, r.GetValue(qFormat)!, r.GetValue(qDouble), r.GetValue(qBlocksize), r.GetValue(qSkip) ?? [],
-    r.GetValue(qNoDefaultSkip), r.GetValue(qCompute)!, r.GetValue(qThreshold), r.GetValue(qBackend)!, r.GetValue(qJson), r.GetValue(libraries) ?? [])));
+    r.GetValue(qNoDefaultSkip), r.GetValue(qCompute)!, r.GetValue(qThreshold), r.GetValue(qBackend)!, r.GetValue(qJson), r.GetValue(libraries) ?? [], r.GetValue(qOnnx))));
 
 var root = new RootCommand("bnb — k-bit quantization backends (bitsandbytes numerics) behind one C ABI");
 root.Subcommands.Add(info);

@@ -11,7 +11,7 @@ namespace Bnb.Cli;
 /// <summary>Arguments of <c>bnb quantize</c>.</summary>
 internal sealed record QuantizeArgs(
     string Input, string Output, string Format, bool DoubleQuant, int Blocksize, IReadOnlyList<string> Skip, bool NoDefaultSkip,
-    string ComputeDType, double Threshold, string Backend, bool Json, IReadOnlyList<string> Libraries);
+    string ComputeDType, double Threshold, string Backend, bool Json, IReadOnlyList<string> Libraries, bool Onnx = false);
 
 /// <summary>
 /// <c>bnb quantize</c>: turns a safetensors model's linear weights into a bitsandbytes-layout checkpoint
@@ -49,8 +49,23 @@ internal static class QuantizeCommand
         using var context = backend.CreateContext();
         var quantizer = new Quantizer(context);
         CheckpointQuantizeResult result;
+        string? onnxTemp = null;
         try
         {
+            if (args.Onnx)
+            {
+                // ONNX: initializers → a temporary safetensors file with PyTorch names, then the same path as safetensors.
+                onnxTemp = Directory.CreateTempSubdirectory("bnb-onnx-").FullName;
+                string converted = Path.Combine(onnxTemp, "model.safetensors");
+                int linear = OnnxInput.Convert(OnnxInput.Load(args.Input), Path.GetFileName(args.Input), converted);
+                if (!args.Json)
+                {
+                    AnsiConsole.MarkupLine($"ONNX: {linear} MatMul weights named through their bias Adds, transposed to [out, in].");
+                }
+
+                args = args with { Input = converted };
+            }
+
             if (args.Json || Console.IsOutputRedirected)
             {
                 result = CheckpointQuantizer.Quantize(quantizer, args.Input, args.Output, quantizeOptions);
@@ -73,6 +88,13 @@ internal static class QuantizeCommand
         {
             Console.Error.WriteLine($"bnb quantize: {e.Message}");
             return 1;
+        }
+        finally
+        {
+            if (onnxTemp is not null)
+            {
+                Directory.Delete(onnxTemp, recursive: true);
+            }
         }
 
         if (args.Json)
