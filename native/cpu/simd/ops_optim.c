@@ -502,12 +502,13 @@ static void requant_block(const float* x, int64_t len, const qmap_tab* tab, int3
         const float clamped = fmaxf(a, 1e-38f);
         const float inv = 1.0f / clamped;
         *absmax = short_tail ? clamped : a;
-        const vf vinv = vf_set1(inv), vcl = vf_set1(clamped), one = vf_set1(1.0f), m1 = vf_set1(-1.0f);
-        for (int64_t v = 0; v < nv; ++v) {
-            const vf xv = vf_load(x + v * VW);
-            vf sv = short_tail ? vf_div(xv, vcl) : vf_mul(xv, vinv);
-            sv = vf_sel(vf_gt(sv, one), one, sv);
-            vf_store(s + v * VW, vf_sel(vf_lt(sv, m1), m1, sv));
+        /* qv_clamp1: the reference's clamp to [-1, 1], NaN kept (a min and a max instead of compare-and-blends) */
+        if (short_tail) {
+            const vf vcl = vf_set1(clamped);
+            for (int64_t v = 0; v < nv; ++v) vf_store(s + v * VW, qv_clamp1(vf_div(vf_load(x + v * VW), vcl)));
+        } else {
+            const vf vinv = vf_set1(inv);
+            for (int64_t v = 0; v < nv; ++v) vf_store(s + v * VW, qv_clamp1(vf_mul(vf_load(x + v * VW), vinv)));
         }
     }
     search_block(tab, s, nv, out);

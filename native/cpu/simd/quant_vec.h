@@ -230,16 +230,18 @@ static inline qv_i qv_bucket8(const uint32_t* bkt, const qv_search8_tab* t, qv_f
     const __m512i u = _mm512_castps_si512(_mm512_add_ps(s, _mm512_setzero_ps()));
     const __m512i key = _mm512_xor_si512(u, _mm512_or_si512(_mm512_srai_epi32(u, 31), _mm512_set1_epi32(INT32_MIN)));
     __m512i b = _mm512_sub_epi32(_mm512_srli_epi32(key, 16), _mm512_set1_epi32(QV_BKT_FIRST));
-    b = _mm512_min_epu32(b, _mm512_set1_epi32(QV_BKT_COUNT - 1)); /* only NaN leaves the range: masked below */
-    const __m512i e = _mm512_i32gather_epi32(b, (const int*)bkt, 4);
+    b = _mm512_min_epu32(b, _mm512_set1_epi32(QV_BKT_COUNT - 1)); /* only NaN leaves the range: not loaded */
+    /* NaN lanes load nothing: entry 0 gives code 0 and no fallback */
+    const __mmask16 ord = _mm512_cmp_ps_mask(s, s, _CMP_ORD_Q);
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), ord, b, (const int*)bkt, 4);
     const __m512i low = _mm512_set1_epi32(0xFFFF);
     const __mmask16 above = _mm512_cmpgt_epu32_mask(_mm512_and_si512(key, low), _mm512_and_si512(e, low));
     const __m512i c0 = _mm512_srli_epi32(e, 24);
-    __m512i r = _mm512_mask_add_epi32(c0, above, c0, _mm512_srli_epi32(_mm512_slli_epi32(e, 8), 24));
+    __m512i r = _mm512_mask_add_epi32(c0, above, c0, _mm512_and_si512(_mm512_srli_epi32(e, 16), _mm512_set1_epi32(0xFF)));
     const __mmask16 fb = _mm512_cmpeq_epi32_mask(_mm512_and_si512(e, _mm512_set1_epi32(0xFFFFFF)),
                                                  _mm512_set1_epi32(QV_BKT_FALLBACK));
     if (fb) r = _mm512_mask_mov_epi32(r, fb, qv_search8(t, s));
-    return _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(s, s, _CMP_ORD_Q), r); /* NaN → 0 */
+    return r;
 }
 
 /* 8-bit dequant without a gather. With AVX-512 VBMI (chosen at run time): the 256-entry table as four byte planes
