@@ -215,7 +215,7 @@ static void paged_compare(split_run r, int reps, const char* spill, double* t) {
 
 int main(int argc, char** argv) {
     int64_t n = 16 * 1024 * 1024;
-    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0, paged = 0;
+    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0, paged = 0, fresh = 0;
     const char* spill = NULL;
     int first_lib = 1;
     for (; first_lib < argc && strncmp(argv[first_lib], "--", 2) == 0; first_lib += 2) {
@@ -225,6 +225,7 @@ int main(int argc, char** argv) {
         else if (strcmp(argv[first_lib], "--threads") == 0) threads = atoi(v);
         else if (strcmp(argv[first_lib], "--reps") == 0) reps = atoi(v);
         else if (strcmp(argv[first_lib], "--paged") == 0) paged = atoi(v);
+        else if (strcmp(argv[first_lib], "--fresh-grad") == 0) fresh = atoi(v);
         else if (strcmp(argv[first_lib], "--spill") == 0) spill = v;
         else if (strcmp(argv[first_lib], "--bits") == 0) bits_mask = strcmp(v, "8") == 0 ? 1 : strcmp(v, "32") == 0 ? 2 : 3;
         else if (strcmp(argv[first_lib], "--kind") == 0) {
@@ -289,6 +290,12 @@ int main(int argc, char** argv) {
             for (int rep = -1; rep < reps && st == BNB_OK; ++rep) {
                 const bnb_optimizer_params h = bench_params(kinds[k].kind, rep + 2);
                 bnb_tensor tp = bnbt_tensor1(p, BNB_DTYPE_F32, n), tg = bnbt_tensor1(g, BNB_DTYPE_F32, n);
+                if (fresh) { /* a new gradient each step, as in training (untimed) */
+                    for (int64_t i = 0; i < n; ++i) {
+                        r = r * 1664525u + 1013904223u;
+                        g[i] = 0.01f * ((float)((r >> 8) & 0xFFFF) / 65536.0f - 0.5f);
+                    }
+                }
                 const double t0 = now_s(), c0 = cpu_s();
                 if (bits == 32) {
                     bnb_tensor a = bnbt_tensor1(s32a, BNB_DTYPE_F32, s1n), c = bnbt_tensor1(s32b, BNB_DTYPE_F32, n);

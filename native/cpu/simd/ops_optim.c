@@ -134,7 +134,11 @@ typedef struct {
 } kctx;
 
 /* Processes VW elements; returns the direction d (for the Σd² of M32_STATES / M32_UNORM) and p before the step. */
-static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_before) {
+/* step_lanes and step_range_as are always inlined, so that a caller passing a constant mode, kind and dtype gets
+ * straight-line code for them (the 8-bit update of f32 AdamW, below). */
+#define OPT_INLINE static inline __attribute__((always_inline))
+
+OPT_INLINE vf step_lanes(const kctx* k, int mode, int32_t kind, int32_t dtype, const lanes* L, vf* p_before) {
     const hv* c = &k->c;
     const bnb_optim_hparams* h = k->h;
     const vf g = vf_mul(vf_load_any(L->g, dtype, 0), c->gscale);
@@ -142,8 +146,8 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
     *p_before = p;
     vf d = c->zero;
     int write_p = 1;
-    if (k->mode == M8_UPDATE) {
-        switch (h->kind) {
+    if (mode == M8_UPDATE) {
+        switch (kind) {
         case BNB_OPTIM_ADAM:
         case BNB_OPTIM_LAMB: {
             const vf s1 = v_adam_m(c, vf_load(L->s1), g), s2 = v_adam_v(c, vf_load(L->s2), g);
@@ -181,7 +185,7 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
         }
         default: { /* rmsprop, adagrad */
             const vf gw = vf_fma(p, c->wd, g);
-            const vf s1 = h->kind == BNB_OPTIM_RMSPROP ? v_rmsprop_state(c, vf_load(L->s1), gw)
+            const vf s1 = kind == BNB_OPTIM_RMSPROP ? v_rmsprop_state(c, vf_load(L->s1), gw)
                                                        : v_adagrad_state(c, vf_load(L->s1), gw);
             vf_store(L->s1, s1);
             const vf numer = vf_mul(c->neg_lr, gw);
@@ -191,14 +195,14 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
         }
         }
     } else {
-        const int store = k->mode == M32_FUSED || k->mode == M32_STATES;
-        const int apply = k->mode == M32_FUSED || k->mode == M32_APPLY;
+        const int store = mode == M32_FUSED || mode == M32_STATES;
+        const int apply = mode == M32_FUSED || mode == M32_APPLY;
         write_p = apply;
-        switch (h->kind) {
+        switch (kind) {
         case BNB_OPTIM_ADAM:
         case BNB_OPTIM_LAMB: {
             vf s1, s2;
-            if (k->mode == M32_APPLY) {
+            if (mode == M32_APPLY) {
                 s1 = vf_load(L->s1);
                 s2 = vf_load(L->s2);
             } else {
@@ -215,7 +219,7 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
         }
         case BNB_OPTIM_MOMENTUM:
         case BNB_OPTIM_LARS: {
-            if (k->mode == M32_APPLY) {
+            if (mode == M32_APPLY) {
                 d = vf_load(L->s1);
             } else {
                 const vf gw = k->decay_grad ? vf_fma(p, c->wd, g) : g;
@@ -227,7 +231,7 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
         }
         case BNB_OPTIM_RMSPROP: {
             const vf gw = k->decay_grad ? vf_fma(p, c->wd, g) : g;
-            const vf s1 = k->mode == M32_APPLY ? vf_load(L->s1) : v_rmsprop_state(c, vf_load(L->s1), gw);
+            const vf s1 = mode == M32_APPLY ? vf_load(L->s1) : v_rmsprop_state(c, vf_load(L->s1), gw);
             if (store) vf_store(L->s1, s1);
             d = v_scaled_grad(c, gw, s1);
             if (apply) p = vf_fma(d, k->alpha, p);
@@ -267,10 +271,9 @@ static inline vf step_lanes(const kctx* k, int32_t dtype, const lanes* L, vf* p_
 
 /* Runs step_lanes over elements [i0, i1) of p/g; s1/s2/s3 point at the states of element i0. A short tail goes
  * through float bounce buffers: loads and stores of one element are exact in either form. */
-static void step_range(const kctx* k, int64_t i0, int64_t i1, float* s1, float* s2, float* s3, dsum* dsq,
-                       dsum* psq) {
+OPT_INLINE void step_range_as(const kctx* k, int mode, int32_t kind, int32_t dt, int64_t i0, int64_t i1, float* s1,
+                              float* s2, float* s3, dsum* dsq, dsum* psq) {
     const bnb_optim_args* a = k->a;
-    const int32_t dt = a->dtype;
     const size_t es = bnb_dtype_size(dt);
     int64_t i = i0;
     for (; i + VW <= i1; i += VW) {
@@ -278,7 +281,7 @@ static void step_range(const kctx* k, int64_t i0, int64_t i1, float* s1, float* 
         lanes L = {(char*)a->p + i * es, (const char*)a->g + i * es, s1 ? s1 + o : NULL, s2 ? s2 + o : NULL,
                    s3 ? s3 + o : NULL};
         vf pb;
-        const vf d = step_lanes(k, dt, &L, &pb);
+        const vf d = step_lanes(k, mode, kind, dt, &L, &pb);
         if (dsq) dsum_add_sq(dsq, d, VW);
         if (psq) dsum_add_sq(psq, pb, VW);
     }
@@ -295,11 +298,11 @@ static void step_range(const kctx* k, int64_t i0, int64_t i1, float* s1, float* 
         }
         lanes L = {bp, bg, b1, b2, b3};
         vf pb;
-        const vf d = step_lanes(k, BNB_DTYPE_F32, &L, &pb);
+        const vf d = step_lanes(k, mode, kind, BNB_DTYPE_F32, &L, &pb);
         if (dsq) dsum_add_sq(dsq, d, r);
         if (psq) dsum_add_sq(psq, pb, r);
-        const int write_p = k->mode != M32_STATES && k->mode != M32_UNORM;
-        const int write_s = k->mode != M32_APPLY && k->mode != M32_UNORM;
+        const int write_p = mode != M32_STATES && mode != M32_UNORM;
+        const int write_s = mode != M32_APPLY && mode != M32_UNORM;
         for (int j = 0; j < r; ++j) {
             if (write_p) bnb_store_float(a->p, dt, i + j, bp[j]);
             if (write_s) {
@@ -309,6 +312,11 @@ static void step_range(const kctx* k, int64_t i0, int64_t i1, float* s1, float* 
             }
         }
     }
+}
+
+/* step_range with the call's mode, kind and dtype. */
+static void step_range(const kctx* k, int64_t i0, int64_t i1, float* s1, float* s2, float* s3, dsum* dsq, dsum* psq) {
+    step_range_as(k, k->mode, k->h->kind, k->a->dtype, i0, i1, s1, s2, s3, dsq, psq);
 }
 
 /* ─── 32-bit ─────────────────────────────────────────────────────────────────────────────────────────────── */
@@ -558,7 +566,9 @@ static void task8(void* arg, int64_t t) {
         j->dequant(&j->tab1, a->codes1 + start, a->absmax1[b], len, s1);
         if (a->codes2) j->dequant(&j->tab2, a->codes2 + start, a->absmax2[b], len, s2);
         if (ademamix) j->dequant(&j->tab1, a->codes1 + a->n + start, a->absmax1[a->blocks + b], len, s3);
-        step_range(&j->k, start, start + len, s1, a->codes2 ? s2 : NULL, ademamix ? s3 : NULL, NULL, NULL);
+        if (a->hp.kind == BNB_OPTIM_ADAM && a->dtype == BNB_DTYPE_F32) /* the common case, specialized */
+            step_range_as(&j->k, M8_UPDATE, BNB_OPTIM_ADAM, BNB_DTYPE_F32, start, start + len, s1, s2, NULL, NULL, NULL);
+        else step_range(&j->k, start, start + len, s1, a->codes2 ? s2 : NULL, ademamix ? s3 : NULL, NULL, NULL);
         requant_block(s1, len, &j->tab1, a->hp.rounding, a->codes1 + start, a->absmax1 + b);
         if (a->codes2) requant_block(s2, len, &j->tab2, a->hp.rounding, a->codes2 + start, a->absmax2 + b);
         if (ademamix)
