@@ -215,7 +215,7 @@ static void paged_compare(split_run r, int reps, const char* spill, double* t) {
 
 int main(int argc, char** argv) {
     int64_t n = 16 * 1024 * 1024;
-    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0, paged = 0, fresh = 0;
+    int32_t threads = 1, reps = 7, bits_mask = 3, k = 0, paged = 0, fresh = 0, policy = BNB_NONFINITE_PROPAGATE;
     const char* spill = NULL;
     int first_lib = 1;
     for (; first_lib < argc && strncmp(argv[first_lib], "--", 2) == 0; first_lib += 2) {
@@ -226,6 +226,8 @@ int main(int argc, char** argv) {
         else if (strcmp(argv[first_lib], "--reps") == 0) reps = atoi(v);
         else if (strcmp(argv[first_lib], "--paged") == 0) paged = atoi(v);
         else if (strcmp(argv[first_lib], "--fresh-grad") == 0) fresh = atoi(v);
+        else if (strcmp(argv[first_lib], "--nonfinite") == 0)
+            policy = strcmp(v, "error") == 0 ? BNB_NONFINITE_ERROR : BNB_NONFINITE_PROPAGATE;
         else if (strcmp(argv[first_lib], "--spill") == 0) spill = v;
         else if (strcmp(argv[first_lib], "--bits") == 0) bits_mask = strcmp(v, "8") == 0 ? 1 : strcmp(v, "32") == 0 ? 2 : 3;
         else if (strcmp(argv[first_lib], "--kind") == 0) {
@@ -272,7 +274,7 @@ int main(int argc, char** argv) {
             continue;
         }
         const bnb_api* A = b.api;
-        bnb_context_options o = {sizeof o, 0, threads, BNB_NONFINITE_PROPAGATE};
+        bnb_context_options o = {sizeof o, 0, threads, policy};
         bnb_context* ctx = NULL;
         if (A->context_create(&o, &ctx) != BNB_OK) {
             printf("%-32s context_create failed: %s\n", argv[li], A->last_error_message());

@@ -24,6 +24,14 @@
 extern "C" {
 #endif
 
+/* NaN/Inf policy of the slots (ops_quant.c): the shared validators scan inputs one scalar at a time, so the slots
+ * validate against a copy of the context that says PROPAGATE, then scan under BNB_NONFINITE_ERROR with the vector
+ * kernel over the pool; only on a hit does bnb_check_finite run, for the reference's message (first bad index).
+ * Valid where the finite check is the validator's last one (it is, in every validator used this way). */
+bnb_context* bnb_cpu_propagate_view(bnb_context* context, bnb_context* copy);
+bnb_status bnb_cpu_check_finite(const char* op, const char* arg, bnb_context* context, const void* data,
+                                int32_t dtype, int64_t n);
+
 bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_tensor* A, const bnb_tensor* code,
                                                int64_t blocksize, int32_t rounding, bnb_tensor* out_codes,
                                                bnb_tensor* out_absmax);

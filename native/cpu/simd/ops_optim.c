@@ -369,7 +369,10 @@ bnb_status BNB_CALL bnb_cpu_optimizer_update_32bit(bnb_context* context, const b
                                                    bnb_tensor* p, const bnb_tensor* g, bnb_tensor* state1,
                                                    bnb_tensor* state2, float* out_unorm) {
     bnb_optim_args a;
-    BNB_TRY(bnb_optim_resolve_32bit("optimizer_update_32bit", context, params, p, g, state1, state2, &a));
+    bnb_context view; /* the gradient's NaN/Inf scan: vector kernel over the pool (cpu_ops.h) */
+    BNB_TRY(bnb_optim_resolve_32bit("optimizer_update_32bit", bnb_cpu_propagate_view(context, &view), params, p, g,
+                                    state1, state2, &a));
+    BNB_TRY(bnb_cpu_check_finite("optimizer_update_32bit", "g", context, a.g, a.dtype, a.n));
     const bnb_optim_hparams* h = &a.hp;
     float unorm = 0.0f;
     job32 j;
@@ -407,7 +410,9 @@ bnb_status BNB_CALL bnb_cpu_optimizer_unorm(bnb_context* context, const bnb_opti
                                             const bnb_tensor* state2, double* out_update_sq, double* out_param_sq) {
     static const char op[] = "optimizer_unorm";
     bnb_optim_args a;
-    BNB_TRY(bnb_optim_resolve_32bit(op, context, params, p, g, state1, state2, &a));
+    bnb_context view;
+    BNB_TRY(bnb_optim_resolve_32bit(op, bnb_cpu_propagate_view(context, &view), params, p, g, state1, state2, &a));
+    BNB_TRY(bnb_cpu_check_finite(op, "g", context, a.g, a.dtype, a.n));
     BNB_TRY(bnb_check_not_null(op, "out_update_sq", out_update_sq));
     BNB_TRY(bnb_check_not_null(op, "out_param_sq", out_param_sq));
     job32 j;
@@ -583,8 +588,10 @@ bnb_status BNB_CALL bnb_cpu_optimizer_update_8bit_blockwise(bnb_context* context
                                                             const bnb_tensor* qmap2) {
     job8 j;
     bnb_optim_args a;
-    BNB_TRY(bnb_optim_resolve_8bit("optimizer_update_8bit_blockwise", context, params, p, g, state1, state2, absmax1,
-                                   absmax2, qmap1, qmap2, &a));
+    bnb_context view;
+    BNB_TRY(bnb_optim_resolve_8bit("optimizer_update_8bit_blockwise", bnb_cpu_propagate_view(context, &view), params,
+                                   p, g, state1, state2, absmax1, absmax2, qmap1, qmap2, &a));
+    BNB_TRY(bnb_cpu_check_finite("optimizer_update_8bit_blockwise", "g", context, a.g, a.dtype, a.n));
     kctx_init(&j.k, &a, M8_UPDATE);
     j.chunk = chunk_of(a.n);
     qv_mid8 mid1, mid2;
@@ -631,8 +638,10 @@ bnb_status BNB_CALL bnb_cpu_percentile_clipping(bnb_context* context, const bnb_
                                                 int32_t step, int32_t percentile, float* out_gnorm,
                                                 float* out_gnorm_scale) {
     bnb_clip_args a;
-    BNB_TRY(bnb_clip_resolve("percentile_clipping", context, g, gnorm_history, step, percentile, out_gnorm,
-                             out_gnorm_scale, &a));
+    bnb_context view;
+    BNB_TRY(bnb_clip_resolve("percentile_clipping", bnb_cpu_propagate_view(context, &view), g, gnorm_history, step,
+                             percentile, out_gnorm, out_gnorm_scale, &a));
+    BNB_TRY(bnb_cpu_check_finite("percentile_clipping", "g", context, a.g, a.dtype, a.n));
     double part[OPT_MAX_CHUNKS];
     jobclip j = {&a, chunk_of(a.n), part};
     const int64_t chunks = bnb_ceil_div(a.n, j.chunk);

@@ -48,7 +48,7 @@ static size_t elem_size(int32_t dtype) { return dtype == BNB_DTYPE_F32 ? 4 : 2; 
  * The slots validate against a copy of the context that says PROPAGATE (every other check, in the same order, same
  * messages), then, under BNB_NONFINITE_ERROR, scan with the vector kernel over the pool before anything is written;
  * only when that finds something does bnb_check_finite run, to produce the reference's message (first bad index). */
-static bnb_context* propagate_view(bnb_context* context, bnb_context* copy) {
+bnb_context* bnb_cpu_propagate_view(bnb_context* context, bnb_context* copy) {
     if (context == NULL) return NULL;
     *copy = *context; /* a dead context stays dead: its magic is copied too */
     copy->common.nonfinite_policy = BNB_NONFINITE_PROPAGATE;
@@ -69,8 +69,8 @@ static void finite_task(void* arg, int64_t t) {
     j->bad[t] = qv_any_nonfinite(j->data + (size_t)start * elem_size(j->dtype), j->dtype, len);
 }
 
-static bnb_status check_finite(const char* op, const char* arg, bnb_context* context, const void* data,
-                               int32_t dtype, int64_t n) {
+bnb_status bnb_cpu_check_finite(const char* op, const char* arg, bnb_context* context, const void* data,
+                                    int32_t dtype, int64_t n) {
     if (context->common.nonfinite_policy == BNB_NONFINITE_PROPAGATE || n == 0) return BNB_OK;
     enum { MAX_TASKS = 256 };
     int32_t bad[MAX_TASKS];
@@ -267,9 +267,9 @@ bnb_status BNB_CALL bnb_cpu_quantize_blockwise(bnb_context* context, const bnb_t
                                                bnb_tensor* out_absmax) {
     bnb_quantize_blockwise_args a;
     bnb_context view;
-    BNB_TRY(bnb_validate_quantize_blockwise("quantize_blockwise", propagate_view(context, &view), A, code, blocksize,
-                                            rounding, out_codes, out_absmax, &a));
-    BNB_TRY(check_finite("quantize_blockwise", "A", context, a.A, a.A_dtype, a.n));
+    BNB_TRY(bnb_validate_quantize_blockwise("quantize_blockwise", bnb_cpu_propagate_view(context, &view), A, code,
+                                            blocksize, rounding, out_codes, out_absmax, &a));
+    BNB_TRY(bnb_cpu_check_finite("quantize_blockwise", "A", context, a.A, a.A_dtype, a.n));
     float mid[BNB_CODE8_SIZE - 1];
     bnb_ref_code_midpoints(a.code, BNB_CODE8_SIZE, mid);
     q8_job j;
@@ -453,12 +453,12 @@ bnb_status BNB_CALL bnb_cpu_quantize_absmax_nested(bnb_context* context, const b
                                                    bnb_tensor* out_nested_absmax, float* out_offset) {
     bnb_quantize_absmax_nested_args a;
     bnb_context view;
-    BNB_TRY(bnb_validate_quantize_absmax_nested("quantize_absmax_nested", propagate_view(context, &view), absmax, code,
-                                                nested_blocksize, rounding, offset_in, out_codes, out_nested_absmax,
-                                                out_offset, &a));
-    BNB_TRY(check_finite("quantize_absmax_nested", "absmax", context, a.absmax, BNB_DTYPE_F32, a.n));
+    BNB_TRY(bnb_validate_quantize_absmax_nested("quantize_absmax_nested", bnb_cpu_propagate_view(context, &view), absmax,
+                                                code, nested_blocksize, rounding, offset_in, out_codes,
+                                                out_nested_absmax, out_offset, &a));
+    BNB_TRY(bnb_cpu_check_finite("quantize_absmax_nested", "absmax", context, a.absmax, BNB_DTYPE_F32, a.n));
     if (a.has_offset)
-        BNB_TRY(check_finite("quantize_absmax_nested", "offset_in", context, offset_in, BNB_DTYPE_F32, 1));
+        BNB_TRY(bnb_cpu_check_finite("quantize_absmax_nested", "offset_in", context, offset_in, BNB_DTYPE_F32, 1));
     if (a.n == 0) return BNB_OK;
     float offset = a.offset_in;
     if (!a.has_offset) {
@@ -534,9 +534,9 @@ bnb_status BNB_CALL bnb_cpu_quantize_4bit(bnb_context* context, const bnb_tensor
                                           int64_t blocksize, bnb_tensor* out_packed, bnb_tensor* out_absmax) {
     bnb_quantize_4bit_args a;
     bnb_context view;
-    BNB_TRY(bnb_validate_quantize_4bit("quantize_4bit", propagate_view(context, &view), A, quant_type, blocksize,
-                                       out_packed, out_absmax, &a));
-    BNB_TRY(check_finite("quantize_4bit", "A", context, a.A, a.A_dtype, a.n));
+    BNB_TRY(bnb_validate_quantize_4bit("quantize_4bit", bnb_cpu_propagate_view(context, &view), A, quant_type,
+                                       blocksize, out_packed, out_absmax, &a));
+    BNB_TRY(bnb_cpu_check_finite("quantize_4bit", "A", context, a.A, a.A_dtype, a.n));
     bnb_4bit_map map;
     bnb_ref_4bit_map_init(a.quant_type, &map);
     q4_job j;
