@@ -3,11 +3,16 @@
  * here, never in ctest). Built on demand: `cmake --build <dir> --target bnb_optim_bench`.
  *
  *   bnb_optim_bench [--n N] [--threads T] [--reps R] [--bits 8|32|both] [--kind adamw|lion|momentum|...]
+ *                   [--fresh-grad 1] [--nonfinite error|propagate] [--paged P [--spill DIR]]
  *                   <backend-library>...
  *
  * Per backend and bit width: R timed steps after one warm-up step on f32 parameters; prints min and median ms per
  * step and params/s at the min and the median. Every backend gets the same data and the same step sequence.
  *
+ *   --fresh-grad 1   a new random gradient before every step (untimed), as in training; by default every step reuses
+ *                    one gradient, so the states converge and most codes stop changing (an easier case).
+ *   --nonfinite error|propagate   the context's NaN/Inf policy (default propagate; error, the library's default, adds
+ *                    the gradient's NaN/Inf scan to every step).
  *   --paged P   also splits the N parameters into P equal tensors and runs them twice: states in plain memory, and
  *               states in PAGED buffers under a budget of a quarter of the total state (spill file in --spill DIR,
  *               default the temp directory), each step mapping a tensor's states, updating, unmapping and
@@ -236,7 +241,8 @@ int main(int argc, char** argv) {
         }
     }
     if (first_lib >= argc || n <= 0 || reps <= 0 || reps > 1000) {
-        fprintf(stderr, "usage: %s [--n N] [--threads T] [--reps R] [--bits 8|32|both] [--kind K] <backend>...\n",
+        fprintf(stderr, "usage: %s [--n N] [--threads T] [--reps R] [--bits 8|32|both] [--kind K] [--fresh-grad 1] "
+                        "[--nonfinite error|propagate] [--paged P] [--spill DIR] <backend>...\n",
                 argv[0]);
         return 2;
     }
