@@ -133,11 +133,11 @@ typedef struct {
     vf alpha; /* M32_FUSED / M32_APPLY: the lr term (× trust scale) of adam/lamb/momentum/lars/rmsprop */
 } kctx;
 
-/* Processes VW elements; returns the direction d (for the Σd² of M32_STATES / M32_UNORM) and p before the step. */
 /* step_lanes and step_range_as are always inlined, so that a caller passing a constant mode, kind and dtype gets
  * straight-line code for them (the 8-bit update of f32 AdamW, below). */
 #define OPT_INLINE static inline __attribute__((always_inline))
 
+/* Processes VW elements; returns the direction d (for the Σd² of M32_STATES / M32_UNORM) and p before the step. */
 OPT_INLINE vf step_lanes(const kctx* k, int mode, int32_t kind, int32_t dtype, const lanes* L, vf* p_before) {
     const hv* c = &k->c;
     const bnb_optim_hparams* h = k->h;
