@@ -137,6 +137,12 @@ bnb_status bnb_check_blocksize(const char* op, const char* arg, int64_t blocksiz
 bnb_status bnb_check_quant_type(const char* op, int32_t quant_type);
 bnb_status bnb_check_not_null(const char* op, const char* arg, const void* p);
 
+/* Argument checks of the memory slots, shared so that every backend rejects the same values with the same message. */
+bnb_status bnb_check_memory_kind(const char* op, int32_t kind);           /* BNB_MEMORY_*                      */
+bnb_status bnb_check_copy_direction(const char* op, int32_t direction);   /* BNB_COPY_*                        */
+/* A BNB_PREFETCH_* target and [offset, offset + bytes) inside a buffer of buffer_bytes. */
+bnb_status bnb_check_prefetch(const char* op, int32_t target, size_t offset, size_t bytes, size_t buffer_bytes);
+
 static inline int64_t bnb_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /* Resolved per-block scales: plain f32 or nested (codes + stats). Checked against the number of blocks. */

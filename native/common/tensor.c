@@ -34,6 +34,29 @@ bnb_status bnb_check_not_null(const char* op, const char* arg, const void* p) {
     return BNB_OK;
 }
 
+bnb_status bnb_check_memory_kind(const char* op, int32_t kind) {
+    if (kind != BNB_MEMORY_DEVICE && kind != BNB_MEMORY_HOST_PINNED && kind != BNB_MEMORY_PAGED)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "kind = %d is not a BNB_MEMORY_* value (0…2)", (int)kind);
+    return BNB_OK;
+}
+
+bnb_status bnb_check_copy_direction(const char* op, int32_t direction) {
+    if (direction < BNB_COPY_HOST_TO_DEVICE || direction > BNB_COPY_HOST_TO_HOST)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "direction = %d is not a BNB_COPY_* value (0…3)",
+                        (int)direction);
+    return BNB_OK;
+}
+
+bnb_status bnb_check_prefetch(const char* op, int32_t target, size_t offset, size_t bytes, size_t buffer_bytes) {
+    if (target != BNB_PREFETCH_TO_DEVICE && target != BNB_PREFETCH_TO_HOST)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "target = %d is not a BNB_PREFETCH_* value (0, 1)",
+                        (int)target);
+    if (offset > buffer_bytes || bytes > buffer_bytes - offset)
+        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "range [%zu, %zu + %zu) exceeds the buffer's %zu bytes", offset,
+                        offset, bytes, buffer_bytes);
+    return BNB_OK;
+}
+
 /* The checks common to inputs and outputs; `role` is "input" or "output" for messages. */
 static bnb_status check_tensor(const char* op, const char* arg, const bnb_tensor* t, uint32_t dtype_mask,
                                int64_t min_numel, int64_t* out_numel) {

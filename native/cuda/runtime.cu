@@ -386,8 +386,7 @@ static bnb_status BNB_CALL gpu_buffer_alloc(bnb_context* context, int32_t kind, 
     static const char op[] = "buffer_alloc";
     BNB_TRY(bnb_gpu_enter(op, context));
     BNB_TRY(bnb_check_not_null(op, "out_buffer", out_buffer));
-    if (kind != BNB_MEMORY_DEVICE && kind != BNB_MEMORY_HOST_PINNED && kind != BNB_MEMORY_PAGED)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "kind = %d is not a BNB_MEMORY_* value (0…2)", (int)kind);
+    BNB_TRY(bnb_check_memory_kind(op, kind));
     if (bytes == 0) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "bytes = 0: nothing to allocate");
     bnb_buffer* buffer = (bnb_buffer*)calloc(1, sizeof *buffer);
     if (buffer == NULL) return bnb_fail(BNB_ERR_OUT_OF_MEMORY, op, "cannot allocate a buffer record");
@@ -567,9 +566,7 @@ static bnb_status BNB_CALL gpu_memory_copy(bnb_context* context, void* dst, cons
                                            int32_t direction) {
     static const char op[] = "memory_copy";
     BNB_TRY(bnb_gpu_enter(op, context));
-    if (direction < BNB_COPY_HOST_TO_DEVICE || direction > BNB_COPY_HOST_TO_HOST)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "direction = %d is not a BNB_COPY_* value (0…3)",
-                        (int)direction);
+    BNB_TRY(bnb_check_copy_direction(op, direction));
     if (bytes == 0) return BNB_OK;
     BNB_TRY(bnb_check_not_null(op, "dst", dst));
     BNB_TRY(bnb_check_not_null(op, "src", src));
@@ -591,12 +588,7 @@ static bnb_status BNB_CALL gpu_paged_prefetch(bnb_context* context, bnb_buffer* 
     static const char op[] = "paged_prefetch";
     BNB_TRY(bnb_gpu_enter(op, context));
     BNB_TRY(check_buffer(op, buffer));
-    if (target != BNB_PREFETCH_TO_DEVICE && target != BNB_PREFETCH_TO_HOST)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "target = %d is not a BNB_PREFETCH_* value (0, 1)",
-                        (int)target);
-    if (offset > buffer->bytes || bytes > buffer->bytes - offset)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "range [%zu, %zu + %zu) exceeds the buffer's %zu bytes", offset,
-                        offset, bytes, buffer->bytes);
+    BNB_TRY(bnb_check_prefetch(op, target, offset, bytes, buffer->bytes));
     /* Only managed memory migrates; device and pinned memory stay where they are. Devices without concurrent
      * managed access (Windows, pre-Pascal) migrate at kernel launch instead: the hint is a no-op there. */
     if (buffer->kind != BNB_MEMORY_PAGED || bytes == 0 ||

@@ -617,9 +617,7 @@ bnb_status BNB_CALL xpu_buffer_alloc(bnb_context* context, int32_t kind, size_t 
     static const char op[] = "buffer_alloc";
     BNB_TRY(bnb_check_context(op, context, nullptr));
     BNB_TRY(bnb_check_not_null(op, "out_buffer", out_buffer));
-    if (kind != BNB_MEMORY_DEVICE && kind != BNB_MEMORY_HOST_PINNED && kind != BNB_MEMORY_PAGED)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "kind = %d is not a BNB_MEMORY_* value (0…2)",
-                        static_cast<int>(kind));
+    BNB_TRY(bnb_check_memory_kind(op, kind));
     if (bytes == 0) return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "bytes = 0: nothing to allocate");
     const Device& d = *context->own.device;
     const ClApi* cl = registry().cl;
@@ -810,9 +808,7 @@ bnb_status BNB_CALL xpu_memory_stats(bnb_context* context, bnb_memory_stats* out
 bnb_status BNB_CALL xpu_memory_copy(bnb_context* context, void* dst, const void* src, size_t bytes, int32_t direction) {
     static const char op[] = "memory_copy";
     BNB_TRY(bnb_check_context(op, context, nullptr));
-    if (direction < BNB_COPY_HOST_TO_DEVICE || direction > BNB_COPY_HOST_TO_HOST)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "direction = %d is not a BNB_COPY_* value (0…3)",
-                        static_cast<int>(direction));
+    BNB_TRY(bnb_check_copy_direction(op, direction));
     if (bytes == 0) return BNB_OK;
     BNB_TRY(bnb_check_not_null(op, "dst", dst));
     BNB_TRY(bnb_check_not_null(op, "src", src));
@@ -851,12 +847,7 @@ bnb_status BNB_CALL xpu_paged_prefetch(bnb_context* context, bnb_buffer* buffer,
     static const char op[] = "paged_prefetch";
     BNB_TRY(bnb_check_context(op, context, nullptr));
     BNB_TRY(check_buffer(op, buffer));
-    if (target != BNB_PREFETCH_TO_DEVICE && target != BNB_PREFETCH_TO_HOST)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "target = %d is not a BNB_PREFETCH_* value (0, 1)",
-                        static_cast<int>(target));
-    if (offset > buffer->bytes || bytes > buffer->bytes - offset)
-        return bnb_fail(BNB_ERR_INVALID_ARGUMENT, op, "range [%zu, %zu + %zu) exceeds the buffer's %zu bytes", offset,
-                        offset, bytes, buffer->bytes);
+    BNB_TRY(bnb_check_prefetch(op, target, offset, bytes, buffer->bytes));
     const ClApi* cl = registry().cl;
     if (buffer->svm == nullptr || bytes == 0 || cl->clEnqueueSVMMigrateMem == nullptr) return BNB_OK; /* a hint */
     if (buffer->owner->own.context != exec_of(context).context) return BNB_OK;
